@@ -30,7 +30,7 @@ interface Edge {
 function layerOf(path: string): string | undefined {
   const parts = path.split('/');
   if (parts[0] !== 'src') return undefined;
-  if (parts.length === 2) return /^index\.(ts|js)$/.test(parts[1]) ? 'root' : undefined;
+  if (parts.length === 2) return /^index\.(ts|js)$/.test(parts[1]!) ? 'root' : undefined;
   return parts[1];
 }
 
@@ -63,7 +63,7 @@ function checkLayers(files: ReadonlyMap<string, string>): { edges: Edge[]; viola
       if (to === from) continue;
       edges.push({ file, specifier, from, to });
       if (from === 'root') continue;
-      if (to === 'root' || !allowed[from].includes(to)) {
+      if (to === 'root' || !allowed[from]!.includes(to)) {
         violations.push(`${file}: ${from} may not import ${to} ('${specifier}')`);
       }
     }
@@ -95,8 +95,8 @@ describe('layer boundaries', () => {
   });
 
   test('the table keeps storage and protocol apart', () => {
-    assert.ok(!allowed.storage.includes('protocol'));
-    assert.ok(!allowed.protocol.includes('storage'));
+    assert.ok(!allowed.storage!.includes('protocol'));
+    assert.ok(!allowed.protocol!.includes('storage'));
   });
 
   test('the checker catches violations it is shown', () => {

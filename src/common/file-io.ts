@@ -1,0 +1,142 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * An open file as the storage layers use it: positional, batch-friendly, and async so that the
+ * event loop never waits on the disk.
+ */
+export interface FileHandleIO {
+  readonly path: string;
+  /** Writes all `buffers` back to back at `position`; resolves once every byte went to the OS. */
+  writev(buffers: readonly Buffer[], position: number): Promise<void>;
+  /** Reads up to `length` bytes at `position` into `buffer` at `bufferOffset`; resolves to the count read. */
+  read(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<number>;
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * The file system seen by storage and metadata code. Production uses {@link nodeFileIO}; tests
+ * wrap it to simulate a power loss (drop every write not covered by a sync).
+ */
+export interface FileIO {
+  /** Opens for read and write, creating the file when `create` is set. */
+  open(filePath: string, options?: { create?: boolean }): Promise<FileHandleIO>;
+  mkdir(dirPath: string): Promise<void>;
+  readdir(dirPath: string): Promise<string[]>;
+  exists(filePath: string): Promise<boolean>;
+  mtimeMs(filePath: string): Promise<number>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(filePath: string): Promise<void>;
+  removeTree(dirPath: string): Promise<void>;
+  /** Makes a directory's entries (created, renamed, removed files) durable. */
+  syncDirectory(dirPath: string): Promise<void>;
+  readFile(filePath: string): Promise<Buffer>;
+}
+
+function callback<T>(resolve: (value: T) => void, reject: (error: Error) => void) {
+  return (error: NodeJS.ErrnoException | null, value: T) => (error ? reject(error) : resolve(value));
+}
+
+class NodeFileHandle implements FileHandleIO {
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+  ) {}
+
+  writev(buffers: readonly Buffer[], position: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // libuv loops until every byte is written (uv__fs_write_all), also past IOV_MAX buffers.
+      fs.writev(this.fd, buffers as Buffer[], position, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  read(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, buffer, bufferOffset, length, position, callback(resolve, reject));
+    });
+  }
+
+  datasync(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      fs.fdatasync(this.fd, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  truncate(length: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      fs.ftruncate(this.fd, length, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  size(): Promise<number> {
+    return new Promise((resolve, reject) =>
+      fs.fstat(this.fd, (error, stats) => (error ? reject(error) : resolve(stats.size))),
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      fs.close(this.fd, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+}
+
+/** The real file system, through libuv's thread pool. */
+export const nodeFileIO: FileIO = {
+  open(filePath, options = {}) {
+    const flags = options.create ? fs.constants.O_RDWR | fs.constants.O_CREAT : fs.constants.O_RDWR;
+    return new Promise((resolve, reject) => {
+      fs.open(filePath, flags, 0o644, (error, fd) =>
+        error ? reject(error) : resolve(new NodeFileHandle(filePath, fd)),
+      );
+    });
+  },
+  async mkdir(dirPath) {
+    await fs.promises.mkdir(dirPath, { recursive: true });
+  },
+  readdir: (dirPath) => fs.promises.readdir(dirPath),
+  async exists(filePath) {
+    try {
+      await fs.promises.access(filePath);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  async mtimeMs(filePath) {
+    return (await fs.promises.stat(filePath)).mtimeMs;
+  },
+  rename: (from, to) => fs.promises.rename(from, to),
+  unlink: (filePath) => fs.promises.unlink(filePath),
+  removeTree: (dirPath) => fs.promises.rm(dirPath, { recursive: true, force: true }),
+  async syncDirectory(dirPath) {
+    const handle = await fs.promises.open(dirPath, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  readFile: (filePath) => fs.promises.readFile(filePath),
+};
+
+/**
+ * Writes a whole file so that a crash leaves either the old or the new content, never a mix:
+ * temp file, fsync, rename over, fsync the directory.
+ */
+export async function writeFileAtomic(io: FileIO, filePath: string, content: Buffer): Promise<void> {
+  const temporaryPath = `${filePath}.tmp`;
+  const handle = await io.open(temporaryPath, { create: true });
+  try {
+    await handle.truncate(0);
+    await handle.writev([content], 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await io.rename(temporaryPath, filePath);
+  await io.syncDirectory(path.dirname(filePath));
+}

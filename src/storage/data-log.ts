@@ -1,0 +1,168 @@
+import * as path from 'node:path';
+import type { FileHandleIO, FileIO } from '../common/file-io.js';
+import { parseSegmentFileName, segmentFileName } from './index-format.js';
+
+/** One data segment file: bytes [base, base + size) of a store's data log. */
+export interface DataSegment {
+  readonly base: number;
+  readonly filePath: string;
+  readonly handle: FileHandleIO;
+  size: number;
+  lastWriteMs: number;
+  readers: number;
+  deleted: boolean;
+}
+
+/**
+ * A store's append-only data log: segment files named by their base position, all partitions of
+ * the store interleaved, so writes stay sequential however many partitions share it.
+ */
+export class DataLog {
+  private constructor(
+    private readonly io: FileIO,
+    readonly dir: string,
+    private readonly segmentBytes: number,
+    readonly segments: DataSegment[],
+  ) {}
+
+  static async open(io: FileIO, dir: string, segmentBytes: number): Promise<DataLog> {
+    await io.mkdir(dir);
+    const bases = (await io.readdir(dir))
+      .map((name) => parseSegmentFileName(name, 'data'))
+      .filter((base): base is number => base !== undefined)
+      .sort((a, b) => a - b);
+    const segments: DataSegment[] = [];
+    for (const base of bases) {
+      const filePath = path.join(dir, segmentFileName(base, 'data'));
+      const handle = await io.open(filePath);
+      const size = await handle.size();
+      segments.push({
+        base,
+        filePath,
+        handle,
+        size,
+        lastWriteMs: await io.mtimeMs(filePath),
+        readers: 0,
+        deleted: false,
+      });
+    }
+    return new DataLog(io, dir, segmentBytes, segments);
+  }
+
+  get earliestPosition(): number {
+    return this.segments[0]?.base ?? 0;
+  }
+
+  get endPosition(): number {
+    const last = this.segments.at(-1);
+    return last ? last.base + last.size : 0;
+  }
+
+  get totalBytes(): number {
+    return this.endPosition - this.earliestPosition;
+  }
+
+  /** Appends `chunks` (`bytes` in all) at the end; a batch never spans two segments. */
+  async append(chunks: readonly Buffer[], bytes: number): Promise<void> {
+    let last = this.segments.at(-1);
+    if (!last || (last.size > 0 && last.size + bytes > this.segmentBytes))
+      last = await this.roll(this.endPosition);
+    await last.handle.writev(chunks, last.size);
+    last.size += bytes;
+    last.lastWriteMs = Date.now();
+  }
+
+  /** Starts a new segment at `base`; the old one is synced first so a sync of the newest covers all. */
+  async roll(base: number): Promise<DataSegment> {
+    const previous = this.segments.at(-1);
+    if (previous) await previous.handle.datasync();
+    const filePath = path.join(this.dir, segmentFileName(base, 'data'));
+    const handle = await this.io.open(filePath, { create: true });
+    await this.io.syncDirectory(this.dir);
+    const segment: DataSegment = {
+      base,
+      filePath,
+      handle,
+      size: 0,
+      lastWriteMs: Date.now(),
+      readers: 0,
+      deleted: false,
+    };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  /** The segment holding `position`, or undefined when retention removed it or it was never written. */
+  segmentFor(position: number): DataSegment | undefined {
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const segment = this.segments[middle]!;
+      if (position < segment.base) high = middle - 1;
+      else if (position >= segment.base + segment.size) low = middle + 1;
+      else return segment;
+    }
+    return undefined;
+  }
+
+  /**
+   * Reads [position, position + length) from one segment into a new buffer; undefined when the
+   * range is not (or no longer) stored.
+   */
+  async read(position: number, length: number): Promise<Buffer | undefined> {
+    const segment = this.segmentFor(position);
+    if (!segment || position + length > segment.base + segment.size) return undefined;
+    segment.readers++;
+    try {
+      const buffer = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const count = await segment.handle.read(buffer, done, length - done, position - segment.base + done);
+        if (count === 0) return undefined;
+        done += count;
+      }
+      return buffer;
+    } finally {
+      segment.readers--;
+      if (segment.deleted && segment.readers === 0) await this.closeAndUnlink(segment);
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.segments.at(-1)?.handle.datasync();
+  }
+
+  /** Recovery: cuts the log at `position` and removes every later segment (their data is unproven). */
+  async truncateAt(position: number): Promise<void> {
+    while (this.segments.length > 0 && this.segments.at(-1)!.base > position) {
+      await this.closeAndUnlink(this.segments.pop()!);
+    }
+    const last = this.segments.at(-1);
+    if (last && last.base + last.size > position) {
+      await last.handle.truncate(position - last.base);
+      last.size = position - last.base;
+      await last.handle.datasync();
+    }
+  }
+
+  /** Retention: removes the oldest segment; never the last one, which takes appends. */
+  async deleteOldest(): Promise<DataSegment | undefined> {
+    if (this.segments.length < 2) return undefined;
+    const segment = this.segments.shift()!;
+    segment.deleted = true;
+    if (segment.readers === 0) await this.closeAndUnlink(segment);
+    return segment;
+  }
+
+  private async closeAndUnlink(segment: DataSegment): Promise<void> {
+    segment.deleted = true;
+    await segment.handle.close();
+    await this.io.unlink(segment.filePath);
+  }
+
+  async close(): Promise<void> {
+    for (const segment of this.segments) await segment.handle.close();
+    this.segments.length = 0;
+  }
+}

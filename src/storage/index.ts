@@ -1,0 +1,8 @@
+// The storage engine's public face: everything above it (broker, tests, benches) imports from here.
+export { StorageEngine, type StorageStats, type OpenReport } from './storage-engine.js';
+export type { StorageOptions, StorageLogger } from './options.js';
+export { defaultTopicConfig } from './options.js';
+export type { GroupOffsetCommit } from './group-offsets.js';
+export { streamHash } from './message-encoding.js';
+export { decodeRecord, checkRecord, recordLengthField, recordHeaderBytes } from './record-format.js';
+export * from './types.js';

@@ -1,0 +1,107 @@
+import { TubeError } from '../common/errors.js';
+import type { EncodableMessage } from './record-format.js';
+import type { MessageInput, StoredMessage } from './types.js';
+import type { DecodedRecord } from './record-format.js';
+
+const streamAttribute = '$stream';
+const streamIdLengthMax = 255;
+const fnvOffsetBasis = 0x811c9dc5;
+const fnvPrime = 0x01000193;
+
+/**
+ * FNV-1a over the stream id's UTF-16 code units, never 0 (0 means "no stream"). Stored in the
+ * record and the index so the broker can filter by comparing numbers; collisions are possible,
+ * so readers that need certainty re-check the real id.
+ */
+export function streamHash(streamId: string | undefined): number {
+  if (streamId === undefined || streamId === '') return 0;
+  let hash = fnvOffsetBasis;
+  for (let i = 0; i < streamId.length; i++) {
+    hash ^= streamId.charCodeAt(i);
+    hash = Math.imul(hash, fnvPrime);
+  }
+  return hash >>> 0 || 1;
+}
+
+function toBuffer(value: Buffer | string): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : value;
+}
+
+function checkAttributeText(text: string, what: string): void {
+  if (text.includes(',') || text.includes('=')) {
+    throw new TubeError('BAD_REQUEST', `${what} may not contain ',' or '=': ${JSON.stringify(text)}`);
+  }
+}
+
+function encodeAttributes(message: MessageInput): Buffer | undefined {
+  const pairs: string[] = [];
+  if (message.streamId !== undefined && message.streamId !== '') {
+    if (message.streamId.length > streamIdLengthMax) {
+      throw new TubeError('BAD_REQUEST', `streamId is longer than ${streamIdLengthMax} characters`);
+    }
+    checkAttributeText(message.streamId, 'streamId');
+    pairs.push(`${streamAttribute}=${message.streamId}`);
+  }
+  for (const [key, value] of Object.entries(message.attributes ?? {})) {
+    if (key === '' || key.startsWith('$')) {
+      throw new TubeError(
+        'BAD_REQUEST',
+        `attribute key ${JSON.stringify(key)} is empty or reserved ('$' prefix)`,
+      );
+    }
+    checkAttributeText(key, 'attribute key');
+    checkAttributeText(value, 'attribute value');
+    pairs.push(`${key}=${value}`);
+  }
+  return pairs.length > 0 ? Buffer.from(pairs.join(',')) : undefined;
+}
+
+/** Validates a producer's message and turns it into record fields. */
+export function encodeMessage(message: MessageInput, nowMs: number): EncodableMessage {
+  if (message === null || typeof message !== 'object' || message.value === undefined) {
+    throw new TubeError('BAD_REQUEST', 'a message needs a value');
+  }
+  const timestamp = message.timestamp ?? nowMs;
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new TubeError(
+      'BAD_REQUEST',
+      `timestamp must be a non-negative integer of milliseconds, got ${timestamp}`,
+    );
+  }
+  return {
+    key: message.key === undefined ? undefined : toBuffer(message.key),
+    attributes: encodeAttributes(message),
+    value: toBuffer(message.value),
+    timestamp,
+    streamHash: streamHash(message.streamId),
+  };
+}
+
+/** The bytes a message costs against `maxMessageBytes`: key, attributes and value. */
+export function payloadBytes(message: EncodableMessage): number {
+  return (message.key?.length ?? 0) + (message.attributes?.length ?? 0) + message.value.length;
+}
+
+/** Turns a decoded record into what library users see. */
+export function toStoredMessage(record: DecodedRecord): StoredMessage {
+  const attributes: Record<string, string> = {};
+  let streamId: string | undefined;
+  if (record.attributes !== '') {
+    for (const pair of record.attributes.split(',')) {
+      const separator = pair.indexOf('=');
+      const key = pair.slice(0, separator);
+      const value = pair.slice(separator + 1);
+      if (key === streamAttribute) streamId = value;
+      else attributes[key] = value;
+    }
+  }
+  return {
+    partition: record.partition,
+    offset: record.offset,
+    timestamp: record.timestamp,
+    key: record.key,
+    value: record.value,
+    streamId,
+    attributes,
+  };
+}

@@ -1,0 +1,279 @@
+import * as path from 'node:path';
+import type { FileHandleIO, FileIO } from '../common/file-io.js';
+import {
+  entryPosition,
+  indexEntryBytes,
+  parseSegmentFileName,
+  segmentFileName,
+  writeIndexEntry,
+} from './index-format.js';
+
+interface IndexSegment {
+  readonly base: number;
+  readonly filePath: string;
+  readonly handle: FileHandleIO;
+  /** Entries written to the file. */
+  entries: number;
+  readers: number;
+  deleted: boolean;
+}
+
+const pendingEntriesInitial = 256;
+
+/**
+ * One partition's offset → record map. Entries below `writtenOffset` are in segment files named
+ * by their base offset; the rest wait in memory until their store's flush writes them.
+ */
+export class PartitionIndex {
+  /** First offset still stored (retention moves it up). */
+  earliestOffset = 0;
+  /** Entries below this are in files. */
+  writtenOffset = 0;
+  /** The offset the next message gets. */
+  nextOffset = 0;
+  /** Index timestamps never go down, so time search can bisect. */
+  lastTimestamp = 0;
+  /** Files written since the last checkpoint sync. */
+  dirty = false;
+  private createdSegmentSinceSync = false;
+  private pending = Buffer.allocUnsafe(pendingEntriesInitial * indexEntryBytes);
+  private pendingStart = 0;
+  /** While a write of pending bytes is in flight, they must not move in place. */
+  private writing = false;
+
+  private constructor(
+    private readonly io: FileIO,
+    readonly dir: string,
+    readonly partition: number,
+    private readonly segmentEntries: number,
+    private readonly segments: IndexSegment[],
+  ) {}
+
+  static async open(
+    io: FileIO,
+    dir: string,
+    partition: number,
+    segmentEntries: number,
+  ): Promise<PartitionIndex> {
+    await io.mkdir(dir);
+    const bases = (await io.readdir(dir))
+      .map((name) => parseSegmentFileName(name, 'index'))
+      .filter((base): base is number => base !== undefined)
+      .sort((a, b) => a - b);
+    const segments: IndexSegment[] = [];
+    for (const base of bases) {
+      const filePath = path.join(dir, segmentFileName(base, 'index'));
+      const handle = await io.open(filePath);
+      const entries = Math.floor((await handle.size()) / indexEntryBytes);
+      segments.push({ base, filePath, handle, entries, readers: 0, deleted: false });
+    }
+    const index = new PartitionIndex(io, dir, partition, segmentEntries, segments);
+    const first = segments[0];
+    const last = segments.at(-1);
+    index.earliestOffset = first?.base ?? 0;
+    index.writtenOffset = index.nextOffset = last ? last.base + last.entries : 0;
+    return index;
+  }
+
+  /** Entries waiting in memory. */
+  get pendingEntries(): number {
+    return this.nextOffset - this.writtenOffset;
+  }
+
+  /** Adds the entry of offset `nextOffset` and moves it on. */
+  addEntry(position: number, length: number, streamHash: number, timestamp: number, damaged = false): void {
+    const used = this.pendingStart + this.pendingEntries;
+    if ((used + 1) * indexEntryBytes > this.pending.length) this.growPending();
+    if (timestamp > this.lastTimestamp) this.lastTimestamp = timestamp;
+    const at = (this.pendingStart + this.pendingEntries) * indexEntryBytes;
+    writeIndexEntry(this.pending, at, position, length, streamHash, this.lastTimestamp, damaged);
+    this.nextOffset++;
+  }
+
+  /** Forgets pending entries whose records start at or after `position` (their write failed). */
+  dropPendingFrom(position: number): void {
+    let keep = this.pendingEntries;
+    while (
+      keep > 0 &&
+      entryPosition(this.pending, (this.pendingStart + keep - 1) * indexEntryBytes) >= position
+    )
+      keep--;
+    this.nextOffset = this.writtenOffset + keep;
+  }
+
+  private growPending(): void {
+    const live = this.pendingEntries * indexEntryBytes;
+    const start = this.pendingStart * indexEntryBytes;
+    const fitsInPlace = !this.writing && live * 2 + indexEntryBytes <= this.pending.length;
+    const target = fitsInPlace
+      ? this.pending
+      : Buffer.allocUnsafe(Math.max(this.pending.length, live * 2 + indexEntryBytes));
+    this.pending.copy(target, 0, start, start + live);
+    this.pending = target;
+    this.pendingStart = 0;
+  }
+
+  /**
+   * Up to `maxCount` entries from `offset`, as a copy (a flush may move the pending ones). Stops
+   * at a segment boundary; the caller reads on from where it stopped.
+   */
+  async entries(offset: number, maxCount: number): Promise<Buffer> {
+    if (offset >= this.writtenOffset) {
+      const count = Math.max(0, Math.min(maxCount, this.nextOffset - offset));
+      const start = (this.pendingStart + offset - this.writtenOffset) * indexEntryBytes;
+      return Buffer.from(this.pending.subarray(start, start + count * indexEntryBytes));
+    }
+    const segment = this.segmentFor(offset);
+    if (!segment) return Buffer.alloc(0);
+    const count = Math.min(maxCount, segment.base + segment.entries - offset, this.writtenOffset - offset);
+    const buffer = Buffer.allocUnsafe(count * indexEntryBytes);
+    segment.readers++;
+    try {
+      let done = 0;
+      while (done < buffer.length) {
+        const read = await segment.handle.read(
+          buffer,
+          done,
+          buffer.length - done,
+          (offset - segment.base) * indexEntryBytes + done,
+        );
+        if (read === 0) break;
+        done += read;
+      }
+      return done === buffer.length ? buffer : buffer.subarray(0, done - (done % indexEntryBytes));
+    } finally {
+      segment.readers--;
+      if (segment.deleted && segment.readers === 0) await this.closeAndUnlink(segment);
+    }
+  }
+
+  private segmentFor(offset: number): IndexSegment | undefined {
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const segment = this.segments[middle]!;
+      if (offset < segment.base) high = middle - 1;
+      else if (offset >= segment.base + segment.entries) low = middle + 1;
+      else return segment;
+    }
+    return undefined;
+  }
+
+  /** Writes the pending entries below `upTo` to the segment files, rolling segments as they fill. */
+  async writeThrough(upTo: number): Promise<void> {
+    while (this.writtenOffset < upTo) {
+      let segment = this.segments.at(-1);
+      if (
+        !segment ||
+        segment.entries >= this.segmentEntries ||
+        segment.base + segment.entries !== this.writtenOffset
+      ) {
+        segment = await this.createSegment(this.writtenOffset);
+      }
+      const count = Math.min(upTo - this.writtenOffset, this.segmentEntries - segment.entries);
+      const start = this.pendingStart * indexEntryBytes;
+      this.writing = true;
+      try {
+        await segment.handle.writev(
+          [this.pending.subarray(start, start + count * indexEntryBytes)],
+          segment.entries * indexEntryBytes,
+        );
+      } finally {
+        this.writing = false;
+      }
+      segment.entries += count;
+      this.writtenOffset += count;
+      this.pendingStart += count;
+      this.dirty = true;
+    }
+    if (this.pendingEntries === 0) this.pendingStart = 0;
+    else if (this.pendingStart * indexEntryBytes > this.pending.length / 2) this.growPending();
+  }
+
+  private async createSegment(base: number): Promise<IndexSegment> {
+    const filePath = path.join(this.dir, segmentFileName(base, 'index'));
+    const handle = await this.io.open(filePath, { create: true });
+    await handle.truncate(0);
+    const segment: IndexSegment = { base, filePath, handle, entries: 0, readers: 0, deleted: false };
+    this.segments.push(segment);
+    this.createdSegmentSinceSync = true;
+    return segment;
+  }
+
+  /** Makes the written entries durable (checkpoints and clean shutdown). */
+  async sync(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    await this.segments.at(-1)?.handle.datasync();
+    if (this.createdSegmentSinceSync) {
+      this.createdSegmentSinceSync = false;
+      for (const segment of this.segments.slice(0, -1)) await segment.handle.datasync();
+      await this.io.syncDirectory(this.dir);
+    }
+  }
+
+  /**
+   * Recovery: keeps the entries below `end` and forgets the rest, which the caller rebuilds from
+   * the data log. Nothing may be pending.
+   */
+  async truncateTo(end: number): Promise<void> {
+    while (this.segments.length > 0 && this.segments.at(-1)!.base >= end && this.segments.length > 1) {
+      await this.closeAndUnlink(this.segments.pop()!);
+    }
+    const last = this.segments.at(-1);
+    if (last && last.base >= end) {
+      await this.closeAndUnlink(this.segments.pop()!);
+    } else if (last && last.base + last.entries > end) {
+      last.entries = end - last.base;
+      await last.handle.truncate(last.entries * indexEntryBytes);
+    }
+    this.writtenOffset = this.nextOffset = end;
+    if (this.segments.length === 0) this.earliestOffset = end;
+    this.pendingStart = 0;
+    this.dirty = true;
+  }
+
+  /** Reads the entry of one offset (file or memory). */
+  async entryAt(offset: number): Promise<Buffer | undefined> {
+    const entry = await this.entries(offset, 1);
+    return entry.length === indexEntryBytes ? entry : undefined;
+  }
+
+  /**
+   * The first offset in [earliestOffset, nextOffset) whose entry satisfies `isAtOrAfter`
+   * (monotone along offsets), or nextOffset when none does. Bisection: log2(n) small reads.
+   */
+  async searchFirst(isAtOrAfter: (entry: Buffer) => boolean): Promise<number> {
+    let low = this.earliestOffset;
+    let high = this.nextOffset;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const entry = await this.entryAt(middle);
+      if (!entry || isAtOrAfter(entry)) high = middle;
+      else low = middle + 1;
+    }
+    return low;
+  }
+
+  /** Retention: the store's data below `position` is gone; moves earliestOffset and drops dead segments. */
+  async forgetBeforePosition(position: number): Promise<void> {
+    this.earliestOffset = await this.searchFirst((entry) => entryPosition(entry, 0) >= position);
+    while (this.segments.length > 1 && this.segments[1]!.base <= this.earliestOffset) {
+      const segment = this.segments.shift()!;
+      segment.deleted = true;
+      if (segment.readers === 0) await this.closeAndUnlink(segment);
+    }
+  }
+
+  private async closeAndUnlink(segment: IndexSegment): Promise<void> {
+    segment.deleted = true;
+    await segment.handle.close();
+    await this.io.unlink(segment.filePath);
+  }
+
+  async close(): Promise<void> {
+    for (const segment of this.segments) await segment.handle.close();
+    this.segments.length = 0;
+  }
+}

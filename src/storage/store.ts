@@ -1,0 +1,602 @@
+import * as path from 'node:path';
+import type { FileIO } from '../common/file-io.js';
+import { TubeError } from '../common/errors.js';
+import { CacheBlock } from './cache-block.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { DataLog } from './data-log.js';
+import {
+  entryDamaged,
+  entryLength,
+  entryPosition,
+  entryStreamHash,
+  indexEntryBytes,
+  isIndexEntryValid,
+} from './index-format.js';
+import type { ResolvedStorageOptions } from './options.js';
+import { PartitionIndex } from './partition-index.js';
+import { recoverStore, type RecoveryReport } from './recovery.js';
+import {
+  checkRecord,
+  recordBytes,
+  recordOffset,
+  recordPartition,
+  recordHeaderBytes,
+  writeRecord,
+  type EncodableMessage,
+} from './record-format.js';
+import type { AckLevel, RawReadResult, TopicConfig } from './types.js';
+
+/** Unflushed bytes across every store of an engine; appends past the limit get BUSY. */
+export class CacheBudget {
+  usedBytes = 0;
+  constructor(readonly maxBytes: number) {}
+}
+
+/** Counters an engine reports through `stats()`. */
+export interface StoreCounters {
+  damagedRecordsSkipped: number;
+  flushes: number;
+  syncs: number;
+}
+
+/** What a store needs from its engine. */
+export interface StoreContext {
+  io: FileIO;
+  options: ResolvedStorageOptions;
+  budget: CacheBudget;
+  counters: StoreCounters;
+  topic: string;
+}
+
+/** Reads that scan more index entries than this per call stop early and let the caller continue. */
+const indexEntriesPerReadMax = 8192;
+/** File reads of neighbouring records merge across gaps up to this size (other partitions' records). */
+const readGapBytesMax = 32 * 1024;
+const readSpanBytesMax = 4 * 1024 * 1024;
+
+/**
+ * One storage instance of a topic: a data log shared by its partitions, a per-partition index,
+ * and a double-buffered memory cache (active block, flushing block) in front of the disk.
+ */
+export class Store {
+  private active: CacheBlock;
+  private flushing: CacheBlock | undefined;
+  /** Data below this position went to the OS (a write returned). */
+  private writtenPosition: number;
+  private flushRunning = false;
+  private ageTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+  /** Set after a failed sync: the disk may have dropped acknowledged pages, so no more appends. */
+  private failure: Error | undefined;
+  private checkpointSequence: number;
+  private checkpointPosition: number;
+  private checkpointAtMs = Date.now();
+  private closed = false;
+
+  private constructor(
+    private readonly context: StoreContext,
+    readonly storeId: number,
+    readonly dir: string,
+    private readonly dataLog: DataLog,
+    readonly partitions: Map<number, PartitionIndex>,
+    checkpointSequence: number,
+    readonly recovery: RecoveryReport & { clean: boolean },
+  ) {
+    this.writtenPosition = dataLog.endPosition;
+    this.active = new CacheBlock(this.writtenPosition);
+    this.checkpointSequence = checkpointSequence;
+    this.checkpointPosition = this.writtenPosition;
+  }
+
+  /** Opens (creating if needed) a store and recovers it from its last checkpoint. */
+  static async open(
+    context: StoreContext,
+    dir: string,
+    storeId: number,
+    partitionIds: number[],
+  ): Promise<Store> {
+    const { io, options } = context;
+    await io.mkdir(dir);
+    const checkpoint = await loadCheckpoint(io, dir);
+    const dataLog = await DataLog.open(io, dir, options.segmentBytes);
+    const partitions = new Map<number, PartitionIndex>();
+    for (const partition of partitionIds) {
+      partitions.set(
+        partition,
+        await PartitionIndex.open(io, indexDir(dir, partition), partition, options.indexSegmentEntries),
+      );
+    }
+    const startAtFirstRecord = new Set<number>();
+    let scanFrom = dataLog.earliestPosition;
+    // A checkpoint is trusted only when every index still reaches it; otherwise rebuild everything.
+    const trusted =
+      checkpoint !== undefined &&
+      [...partitions.values()].every(
+        (index) => index.nextOffset >= (checkpoint.endOffsets.get(index.partition) ?? 0),
+      );
+    if (trusted) {
+      scanFrom = Math.max(checkpoint.dataPosition, dataLog.earliestPosition);
+      for (const index of partitions.values()) {
+        const end = checkpoint.endOffsets.get(index.partition);
+        if (end === undefined) {
+          if (dataLog.endPosition > checkpoint.dataPosition) startAtFirstRecord.add(index.partition);
+        } else if (index.nextOffset !== end) {
+          await index.truncateTo(end);
+        }
+      }
+    } else {
+      for (const index of partitions.values()) {
+        await index.truncateTo(0);
+        startAtFirstRecord.add(index.partition);
+      }
+    }
+    const where = { topic: context.topic, store: storeId };
+    const clean = trusted && checkpoint.clean && checkpoint.dataPosition === dataLog.endPosition;
+    const report = clean
+      ? { scannedBytes: 0, truncatedBytes: 0, damagedRecords: 0 }
+      : await recoverStore(
+          dataLog,
+          partitions,
+          scanFrom,
+          startAtFirstRecord,
+          options.maxMessageBytes * 2 + recordHeaderBytes,
+          options.logger,
+          where,
+        );
+    if (!clean && dataLog.endPosition > 0)
+      options.logger.info({ ...where, ...report }, 'store recovered after an unclean shutdown');
+    context.counters.damagedRecordsSkipped += report.damagedRecords;
+    for (const index of partitions.values()) {
+      if (dataLog.earliestPosition > 0) await index.forgetBeforePosition(dataLog.earliestPosition);
+    }
+    const store = new Store(context, storeId, dir, dataLog, partitions, checkpoint?.sequence ?? 0, {
+      ...report,
+      clean,
+    });
+    if (!clean) await store.writeCheckpoint(false);
+    return store;
+  }
+
+  partition(partition: number): PartitionIndex {
+    return this.partitions.get(partition)!;
+  }
+
+  /** Adds partitions that map to this store (a topic only grows). */
+  async addPartitions(partitionIds: number[]): Promise<void> {
+    for (const partition of partitionIds) {
+      if (this.partitions.has(partition)) continue;
+      const index = await PartitionIndex.open(
+        this.context.io,
+        indexDir(this.dir, partition),
+        partition,
+        this.context.options.indexSegmentEntries,
+      );
+      this.partitions.set(partition, index);
+    }
+  }
+
+  /**
+   * Appends one batch to a partition as one unit and resolves with its base offset once the
+   * batch is as durable as `acks` asks.
+   */
+  append(index: PartitionIndex, messages: readonly EncodableMessage[], acks: AckLevel): Promise<number> {
+    if (this.closed) return Promise.reject(new TubeError('UNAVAILABLE', 'the store is closed'));
+    if (this.failure)
+      return Promise.reject(
+        new TubeError('UNAVAILABLE', 'the store stopped taking writes after a disk error', {
+          cause: this.failure,
+        }),
+      );
+    let bytes = 0;
+    for (const message of messages) bytes += recordBytes(message);
+    const budget = this.context.budget;
+    if (budget.usedBytes > 0 && budget.usedBytes + bytes > budget.maxBytes) {
+      return Promise.reject(
+        new TubeError('BUSY', 'the memory cache is full while the disk catches up; retry shortly'),
+      );
+    }
+    const chunk = Buffer.allocUnsafe(bytes);
+    const baseOffset = index.nextOffset;
+    const basePosition = this.active.endPosition;
+    let at = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      const length = writeRecord(chunk, at, message, index.partition, baseOffset + i);
+      index.addEntry(basePosition + at, length, message.streamHash, message.timestamp);
+      at += length;
+    }
+    this.active.push(chunk, index);
+    budget.usedBytes += bytes;
+    if (acks === 'memory') {
+      this.scheduleFlush();
+      return Promise.resolve(baseOffset);
+    }
+    return new Promise((resolve, reject) => {
+      const waiters = acks === 'fsync' ? this.active.syncWaiters : this.active.writtenWaiters;
+      waiters.push({ resolve: () => resolve(baseOffset), reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushRunning || this.active.bytes === 0) return;
+    if (this.isUrgent()) {
+      this.clearAgeTimer();
+      void this.flushLoop(false);
+    } else if (!this.ageTimer) {
+      this.ageTimer = setTimeout(() => {
+        this.ageTimer = undefined;
+        if (!this.flushRunning) void this.flushLoop(true);
+      }, this.context.options.cacheBlockAgeMs);
+      this.ageTimer.unref();
+    }
+  }
+
+  /** Someone waits on the active block, or it is full: flush now instead of waiting for its age. */
+  private isUrgent(): boolean {
+    return this.active.hasWaiters || this.active.bytes >= this.context.options.cacheBlockBytes;
+  }
+
+  private clearAgeTimer(): void {
+    if (this.ageTimer) clearTimeout(this.ageTimer);
+    this.ageTimer = undefined;
+  }
+
+  /**
+   * Flushes blocks one at a time. While one is written, new batches gather in the next block, so
+   * one write (and one fdatasync) covers every batch that arrived meanwhile: group commit.
+   */
+  private async flushLoop(force: boolean): Promise<void> {
+    this.flushRunning = true;
+    try {
+      while (this.active.bytes > 0 && (force || this.isUrgent())) {
+        this.clearAgeTimer();
+        const block = this.active;
+        this.flushing = block;
+        this.active = new CacheBlock(block.endPosition);
+        await this.flushBlock(block);
+        this.flushing = undefined;
+        this.context.budget.usedBytes -= block.bytes;
+      }
+    } finally {
+      this.flushRunning = false;
+    }
+    for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.active.bytes > 0) this.scheduleFlush();
+  }
+
+  private async flushBlock(block: CacheBlock): Promise<void> {
+    try {
+      await this.dataLog.append(block.chunks, block.bytes);
+    } catch (error) {
+      await this.rollBackUnwritten(block, error);
+      return;
+    }
+    this.writtenPosition = block.endPosition;
+    this.context.counters.flushes++;
+    block.settle(block.writtenWaiters);
+    try {
+      await Promise.all([...block.partitionEnds].map(([index, end]) => index.writeThrough(end)));
+      const checkpointDue =
+        this.writtenPosition - this.checkpointPosition >= this.context.options.checkpointBytes ||
+        Date.now() - this.checkpointAtMs >= this.context.options.checkpointIntervalMs;
+      if (block.syncWaiters.length > 0 && !checkpointDue) {
+        await this.dataLog.sync();
+        this.context.counters.syncs++;
+      }
+      if (checkpointDue) await this.writeCheckpoint(false);
+      block.settle(block.syncWaiters);
+    } catch (error) {
+      // After a failed write or fsync the kernel may have dropped pages it had accepted, so no
+      // later sync can prove them durable (PostgreSQL's "fsyncgate"): stop taking writes.
+      this.failure = asError(error);
+      this.context.options.logger.error(
+        { topic: this.context.topic, store: this.storeId, err: this.failure },
+        'store write failed; appends refused until restart',
+      );
+      block.settle(block.syncWaiters, storageError(error));
+    }
+  }
+
+  /**
+   * A data write failed (disk full, I/O error): forget the failed block and everything after it,
+   * as if never appended, and keep serving what is on disk. Their callers get the error; `memory`
+   * acks in them are lost, as that level promises.
+   */
+  private async rollBackUnwritten(block: CacheBlock, error: unknown): Promise<void> {
+    const failed = [block, this.active];
+    this.active = new CacheBlock(block.basePosition);
+    this.flushing = undefined;
+    for (const index of this.partitions.values()) index.dropPendingFrom(block.basePosition);
+    const reason = storageError(error);
+    for (const each of failed) {
+      each.settle(each.writtenWaiters, reason);
+      each.settle(each.syncWaiters, reason);
+      this.context.budget.usedBytes -= each.bytes;
+    }
+    this.context.budget.usedBytes += block.bytes; // flushLoop subtracts the flushed block itself
+    this.context.options.logger.error(
+      { topic: this.context.topic, store: this.storeId, err: asError(error) },
+      'data write failed; unwritten batches rolled back',
+    );
+    await this.dataLog.truncateAt(block.basePosition).catch(() => undefined);
+  }
+
+  /** Syncs data and indexes and records how far they reach, so recovery starts from here. */
+  private async writeCheckpoint(clean: boolean): Promise<void> {
+    await this.dataLog.sync();
+    for (const index of this.partitions.values()) await index.sync();
+    this.context.counters.syncs++;
+    const endOffsets = new Map<number, number>();
+    for (const [partition, index] of this.partitions) {
+      // Entries of batches still in the active block are pending; all below writtenPosition are written.
+      endOffsets.set(partition, index.writtenOffset);
+    }
+    this.checkpointSequence++;
+    await saveCheckpoint(this.context.io, this.dir, {
+      sequence: this.checkpointSequence,
+      dataPosition: this.writtenPosition,
+      clean,
+      endOffsets,
+    });
+    this.checkpointPosition = this.writtenPosition;
+    this.checkpointAtMs = Date.now();
+  }
+
+  /** Writes everything cached and waits for it. */
+  async drain(): Promise<void> {
+    while (this.flushRunning || this.active.bytes > 0) {
+      const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      if (!this.flushRunning) void this.flushLoop(true);
+      await idle;
+    }
+  }
+
+  /**
+   * Reads whole records of one partition from `offset`: index entries first (filtered by stream
+   * hash without touching bodies), then the records, from the cache or in merged file reads,
+   * each checked before it is served. A damaged record is skipped, counted and logged.
+   */
+  async readRaw(
+    index: PartitionIndex,
+    offset: number,
+    maxBytes: number,
+    maxMessages: number,
+    streamHashes: ReadonlySet<number> | undefined,
+  ): Promise<RawReadResult> {
+    const empty: RawReadResult = {
+      chunks: [],
+      count: 0,
+      nextOffset: offset,
+      latestOffset: index.nextOffset,
+      damagedSkipped: 0,
+    };
+    if (offset === index.nextOffset) return empty;
+    const scan = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
+    const entries = await index.entries(offset, scan);
+    const positions: number[] = [];
+    const lengths: number[] = [];
+    const offsets: number[] = [];
+    let damagedSkipped = 0;
+    let nextOffset = offset;
+    let bytes = 0;
+    for (let at = 0; at < entries.length; at += indexEntryBytes) {
+      const entryOffset = offset + at / indexEntryBytes;
+      if (!isIndexEntryValid(entries, at) || entryDamaged(entries, at)) {
+        damagedSkipped++;
+        this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      const length = entryLength(entries, at);
+      if (positions.length > 0 && bytes + length > maxBytes) break;
+      positions.push(entryPosition(entries, at));
+      lengths.push(length);
+      offsets.push(entryOffset);
+      bytes += length;
+      nextOffset = entryOffset + 1;
+      if (positions.length >= maxMessages) break;
+    }
+    const result: RawReadResult = {
+      chunks: [],
+      count: 0,
+      nextOffset,
+      latestOffset: index.nextOffset,
+      damagedSkipped,
+    };
+    await this.collectRecords(index.partition, positions, lengths, offsets, result);
+    this.context.counters.damagedRecordsSkipped += result.damagedSkipped;
+    return result;
+  }
+
+  private async collectRecords(
+    partition: number,
+    positions: number[],
+    lengths: number[],
+    offsets: number[],
+    result: RawReadResult,
+  ): Promise<void> {
+    let i = 0;
+    while (i < positions.length) {
+      const position = positions[i]!;
+      if (position >= this.writtenPosition) {
+        // Still in the cache: these bytes were checksummed as they were encoded here.
+        const cached = this.flushing?.contains(position)
+          ? this.flushing.slice(position, lengths[i]!)
+          : this.active.slice(position, lengths[i]!);
+        if (cached) this.pushRecord(result, cached, 0, lengths[i]!);
+        else result.damagedSkipped++;
+        i++;
+        continue;
+      }
+      const segment = this.dataLog.segmentFor(position);
+      const segmentEnd = segment ? segment.base + segment.size : position;
+      let last = i;
+      while (
+        last + 1 < positions.length &&
+        positions[last + 1]! < this.writtenPosition &&
+        positions[last + 1]! + lengths[last + 1]! <= segmentEnd &&
+        positions[last + 1]! - (positions[last]! + lengths[last]!) <= readGapBytesMax &&
+        positions[last + 1]! + lengths[last + 1]! - position <= readSpanBytesMax
+      ) {
+        last++;
+      }
+      const span = positions[last]! + lengths[last]! - position;
+      const buffer = await this.dataLog.read(position, span);
+      if (!buffer) {
+        throw new TubeError(
+          'OFFSET_OUT_OF_RANGE',
+          `offset ${offsets[i]} of partition ${partition} was removed by retention`,
+          {
+            details: { earliest: offsets[i] },
+          },
+        );
+      }
+      for (let k = i; k <= last; k++) {
+        const at = positions[k]! - position;
+        const length = lengths[k]!;
+        const valid =
+          checkRecord(buffer, at, length) === length &&
+          recordPartition(buffer, at) === partition &&
+          recordOffset(buffer, at) === offsets[k];
+        if (valid) this.pushRecord(result, buffer, at, length);
+        else {
+          result.damagedSkipped++;
+          this.context.options.logger.warn(
+            {
+              topic: this.context.topic,
+              store: this.storeId,
+              partition,
+              offset: offsets[k],
+              file: segment?.filePath,
+              position: positions[k]! - (segment?.base ?? 0),
+            },
+            'damaged record skipped (checksum or header mismatch); it is never served',
+          );
+        }
+      }
+      i = last + 1;
+    }
+  }
+
+  /** Adds a verified record, extending the previous chunk when it directly follows in the same buffer. */
+  private pushRecord(result: RawReadResult, buffer: Buffer, at: number, length: number): void {
+    const previous = result.chunks.at(-1);
+    if (
+      previous &&
+      previous.buffer === buffer.buffer &&
+      previous.byteOffset + previous.length === buffer.byteOffset + at
+    ) {
+      result.chunks[result.chunks.length - 1] = Buffer.from(
+        previous.buffer,
+        previous.byteOffset,
+        previous.length + length,
+      );
+    } else {
+      result.chunks.push(buffer.subarray(at, at + length));
+    }
+    result.count++;
+  }
+
+  private reportDamage(
+    message: string,
+    partition: number,
+    offset: number,
+    entries: Buffer,
+    at: number,
+  ): void {
+    this.context.options.logger.warn(
+      {
+        topic: this.context.topic,
+        store: this.storeId,
+        partition,
+        offset,
+        position: isIndexEntryValid(entries, at) ? entryPosition(entries, at) : undefined,
+      },
+      message,
+    );
+  }
+
+  /**
+   * Deletes whole closed segments past the topic's time or size limit, oldest first, and moves
+   * each partition's earliest offset up. Returns the number of segments deleted.
+   */
+  async enforceRetention(config: TopicConfig, nowMs: number): Promise<number> {
+    let deleted = 0;
+    const segments = this.dataLog.segments;
+    const bytesLimit = config.retentionBytes * this.partitions.size;
+    while (segments.length > 1 && !this.closed) {
+      const oldest = segments[0]!;
+      const expired = config.retentionMs >= 0 && oldest.lastWriteMs < nowMs - config.retentionMs;
+      const oversize = config.retentionBytes >= 0 && this.dataLog.totalBytes - oldest.size >= bytesLimit;
+      if (!expired && !oversize) break;
+      await this.dataLog.deleteOldest();
+      deleted++;
+    }
+    if (deleted > 0) {
+      for (const index of this.partitions.values())
+        await index.forgetBeforePosition(this.dataLog.earliestPosition);
+    }
+    return deleted;
+  }
+
+  get bytesOnDisk(): number {
+    return this.dataLog.totalBytes;
+  }
+
+  get segmentCount(): number {
+    return this.dataLog.segments.length;
+  }
+
+  /** Flushes, syncs, writes a clean checkpoint and closes every file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    this.closed = true;
+    this.clearAgeTimer();
+    if (!this.failure) await this.writeCheckpoint(true);
+    await this.closeFiles();
+  }
+
+  /** Closes files without flushing: what a crash leaves (tests), or a topic being deleted. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    this.clearAgeTimer();
+    const reason = new TubeError('UNAVAILABLE', 'the store was closed');
+    for (const block of [this.active, this.flushing]) {
+      block?.settle(block.writtenWaiters, reason);
+      block?.settle(block.syncWaiters, reason);
+    }
+    while (this.flushRunning) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.closeFiles();
+  }
+
+  private async closeFiles(): Promise<void> {
+    await this.dataLog.close();
+    for (const index of this.partitions.values()) await index.close();
+  }
+}
+
+function indexDir(storeDir: string, partition: number): string {
+  return path.join(storeDir, 'index', String(partition));
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Disk errors as callers see them: a full disk is STORAGE_FULL (507), anything else UNAVAILABLE. */
+function storageError(error: unknown): TubeError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new TubeError('STORAGE_FULL', 'the disk is full', {
+      cause: error,
+      hint: 'free disk space or lower retention',
+    });
+  }
+  return new TubeError('UNAVAILABLE', `disk error: ${asError(error).message}`, { cause: error });
+}
