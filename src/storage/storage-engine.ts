@@ -258,8 +258,7 @@ export class StorageEngine {
     options: { acks?: AckLevel } = {},
   ): Promise<AppendResult> {
     const { store, index } = this.locate(topic, partition);
-    if (!Array.isArray(messages) || messages.length === 0)
-      throw new TubeError('BAD_REQUEST', 'a batch needs at least one message');
+    if (!isNonEmptyList(messages)) throw new TubeError('BAD_REQUEST', 'a batch needs at least one message');
     const acks = options.acks ?? this.options.defaultAcks;
     checkAckLevel(acks, 'acks');
     const floor = this.topicState(topic).info.ackFloor;
@@ -455,6 +454,11 @@ function partitionsOfStore(info: TopicConfig, storeId: number): number[] {
   for (let partition = storeId; partition < info.partitions; partition += info.stores)
     partitions.push(partition);
   return partitions;
+}
+
+/** A plain boolean, not a type guard, so a typed array parameter keeps its element type. */
+function isNonEmptyList(value: unknown): boolean {
+  return Array.isArray(value) && value.length > 0;
 }
 
 function positiveInteger(value: number, name: string): number {
