@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { FileIO } from '../common/file-io.js';
 import { TubeError } from '../common/errors.js';
-import { CacheBlock } from './cache-block.js';
+import { CacheBlock, type AckWaiter } from './cache-block.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { DataLog } from './data-log.js';
 import {
@@ -66,6 +66,11 @@ export class Store {
   private flushRunning = false;
   private ageTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
+  private syncWaiting: AckWaiter[] = [];
+  private syncRunning = false;
+  private indexChain: Promise<void> = Promise.resolve();
+  private checkpointRunning = false;
+  private checkpointWork: Promise<void> = Promise.resolve();
   /** Set after a failed sync: the disk may have dropped acknowledged pages, so no more appends. */
   private failure: Error | undefined;
   private checkpointSequence: number;
@@ -243,8 +248,9 @@ export class Store {
   }
 
   /**
-   * Flushes blocks one at a time. While one is written, new batches gather in the next block, so
-   * one write (and one fdatasync) covers every batch that arrived meanwhile: group commit.
+   * Writes blocks one at a time. While one is written, new batches gather in the next block, so
+   * one write covers every batch that arrived meanwhile. Index writes, fdatasyncs and checkpoints
+   * run beside the next data write instead of holding it up: a pipeline, not a stop-and-wait.
    */
   private async flushLoop(force: boolean): Promise<void> {
     this.flushRunning = true;
@@ -261,7 +267,7 @@ export class Store {
     } finally {
       this.flushRunning = false;
     }
-    for (const wake of this.idleWaiters.splice(0)) wake();
+    this.wakeIdle();
     if (this.active.bytes > 0) this.scheduleFlush();
   }
 
@@ -275,27 +281,60 @@ export class Store {
     this.writtenPosition = block.endPosition;
     this.context.counters.flushes++;
     block.settle(block.writtenWaiters);
-    try {
-      await Promise.all([...block.partitionEnds].map(([index, end]) => index.writeThrough(end)));
-      const checkpointDue =
-        this.writtenPosition - this.checkpointPosition >= this.context.options.checkpointBytes ||
-        Date.now() - this.checkpointAtMs >= this.context.options.checkpointIntervalMs;
-      if (block.syncWaiters.length > 0 && !checkpointDue) {
+    if (block.syncWaiters.length > 0) this.requestSync(block.syncWaiters.splice(0));
+    const checkpointDue =
+      !this.checkpointRunning &&
+      (block.endPosition - this.checkpointPosition >= this.context.options.checkpointBytes ||
+        Date.now() - this.checkpointAtMs >= this.context.options.checkpointIntervalMs);
+    if (checkpointDue) this.checkpointRunning = true;
+    // Index writes are chained so each partition's entries reach its files in order.
+    this.indexChain = this.indexChain
+      .then(() => Promise.all([...block.partitionEnds].map(([index, end]) => index.writeThrough(end))))
+      .then(() => {
+        if (checkpointDue) this.startCheckpoint(block.endPosition);
+      })
+      .catch((error: unknown) => this.fail(error));
+  }
+
+  /**
+   * Group commit: callers whose data is written wait for the next fdatasync; one runs at a time
+   * and covers everyone who arrived before it started.
+   */
+  private requestSync(waiters: AckWaiter[]): void {
+    this.syncWaiting.push(...waiters);
+    if (!this.syncRunning) void this.runSyncs();
+  }
+
+  private async runSyncs(): Promise<void> {
+    this.syncRunning = true;
+    while (this.syncWaiting.length > 0) {
+      const waiters = this.syncWaiting.splice(0);
+      try {
+        if (this.failure) throw this.failure;
         await this.dataLog.sync();
         this.context.counters.syncs++;
+        for (const waiter of waiters) waiter.resolve();
+      } catch (error) {
+        this.fail(error);
+        const reason = storageError(error);
+        for (const waiter of waiters) waiter.reject(reason);
       }
-      if (checkpointDue) await this.writeCheckpoint(false);
-      block.settle(block.syncWaiters);
-    } catch (error) {
-      // After a failed write or fsync the kernel may have dropped pages it had accepted, so no
-      // later sync can prove them durable (PostgreSQL's "fsyncgate"): stop taking writes.
-      this.failure = asError(error);
-      this.context.options.logger.error(
-        { topic: this.context.topic, store: this.storeId, err: this.failure },
-        'store write failed; appends refused until restart',
-      );
-      block.settle(block.syncWaiters, storageError(error));
     }
+    this.syncRunning = false;
+    this.wakeIdle();
+  }
+
+  /**
+   * After a failed write or fsync the kernel may have dropped pages it had accepted, so no later
+   * sync can prove them durable (PostgreSQL's "fsyncgate"): the store stops taking writes.
+   */
+  private fail(error: unknown): void {
+    if (this.failure) return;
+    this.failure = asError(error);
+    this.context.options.logger.error(
+      { topic: this.context.topic, store: this.storeId, err: this.failure },
+      'store write failed; appends refused until restart',
+    );
   }
 
   /**
@@ -322,34 +361,64 @@ export class Store {
     await this.dataLog.truncateAt(block.basePosition).catch(() => undefined);
   }
 
-  /** Syncs data and indexes and records how far they reach, so recovery starts from here. */
-  private async writeCheckpoint(clean: boolean): Promise<void> {
+  /**
+   * Captures how far data and indexes reach right after a block's index entries are written (so
+   * the two agree), then syncs both and saves the checkpoint while later blocks keep flowing.
+   */
+  private startCheckpoint(dataPosition: number): void {
+    const endOffsets = new Map<number, number>();
+    for (const [partition, index] of this.partitions) endOffsets.set(partition, index.writtenOffset);
+    this.checkpointWork = this.saveCheckpointAfterSync(dataPosition, endOffsets, false)
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => {
+        this.checkpointRunning = false;
+        this.wakeIdle();
+      });
+  }
+
+  private async saveCheckpointAfterSync(
+    dataPosition: number,
+    endOffsets: Map<number, number>,
+    clean: boolean,
+  ): Promise<void> {
     await this.dataLog.sync();
     for (const index of this.partitions.values()) await index.sync();
     this.context.counters.syncs++;
-    const endOffsets = new Map<number, number>();
-    for (const [partition, index] of this.partitions) {
-      // Entries of batches still in the active block are pending; all below writtenPosition are written.
-      endOffsets.set(partition, index.writtenOffset);
-    }
     this.checkpointSequence++;
     await saveCheckpoint(this.context.io, this.dir, {
       sequence: this.checkpointSequence,
-      dataPosition: this.writtenPosition,
+      dataPosition,
       clean,
       endOffsets,
     });
-    this.checkpointPosition = this.writtenPosition;
+    this.checkpointPosition = dataPosition;
     this.checkpointAtMs = Date.now();
   }
 
-  /** Writes everything cached and waits for it. */
+  /** A checkpoint of everything written, once nothing is in flight (open and close). */
+  private async writeCheckpoint(clean: boolean): Promise<void> {
+    const endOffsets = new Map<number, number>();
+    for (const [partition, index] of this.partitions) endOffsets.set(partition, index.writtenOffset);
+    await this.saveCheckpointAfterSync(this.writtenPosition, endOffsets, clean);
+  }
+
+  private wakeIdle(): void {
+    for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private get busy(): boolean {
+    return this.flushRunning || this.syncRunning || this.checkpointRunning || this.active.bytes > 0;
+  }
+
+  /** Writes everything cached, its index entries, pending syncs and checkpoints, and waits for them. */
   async drain(): Promise<void> {
-    while (this.flushRunning || this.active.bytes > 0) {
+    while (this.busy) {
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      if (!this.flushRunning) void this.flushLoop(true);
+      if (!this.flushRunning && this.active.bytes > 0) void this.flushLoop(true);
       await idle;
     }
+    await this.indexChain;
+    await this.checkpointWork;
   }
 
   /**
@@ -428,8 +497,12 @@ export class Store {
         const cached = this.flushing?.contains(position)
           ? this.flushing.slice(position, lengths[i]!)
           : this.active.slice(position, lengths[i]!);
-        if (cached) this.pushRecord(result, cached, 0, lengths[i]!);
-        else result.damagedSkipped++;
+        if (!cached) {
+          // Its batch was rolled back after a failed write while this read waited: end the read here.
+          result.nextOffset = offsets[i]!;
+          return;
+        }
+        this.pushRecord(result, cached, 0, lengths[i]!);
         i++;
         continue;
       }
@@ -571,7 +644,11 @@ export class Store {
       block?.settle(block.writtenWaiters, reason);
       block?.settle(block.syncWaiters, reason);
     }
-    while (this.flushRunning) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (const waiter of this.syncWaiting.splice(0)) waiter.reject(reason);
+    while (this.flushRunning || this.syncRunning || this.checkpointRunning) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    await this.indexChain;
     await this.closeFiles();
   }
 
