@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { FileIO } from '../common/file-io.js';
 import { TubeError } from '../common/errors.js';
+import { maxMessageBytesLimit } from '../common/limits.js';
 import { CacheBlock, type AckWaiter } from './cache-block.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { DataLog } from './data-log.js';
@@ -144,7 +145,7 @@ export class Store {
           partitions,
           scanFrom,
           startAtFirstRecord,
-          options.maxMessageBytes * 2 + recordHeaderBytes,
+          maxMessageBytesLimit + recordHeaderBytes,
           options.logger,
           where,
         );
