@@ -19,6 +19,8 @@ interface IndexSegment {
 }
 
 const pendingEntriesInitial = 256;
+/** Entries read from an index file at once (128 KiB), so sequential fetches mostly skip the index read. */
+const readAheadEntries = 4096;
 
 /**
  * One partition's offset → record map. Entries below `writtenOffset` are in segment files named
@@ -38,6 +40,8 @@ export class PartitionIndex {
   private createdSegmentSinceSync = false;
   private pending = Buffer.allocUnsafe(pendingEntriesInitial * indexEntryBytes);
   private pendingStart = 0;
+  /** The last entries read from a file; written entries never change, so they stay valid. */
+  private readAhead: { start: number; buffer: Buffer } | undefined;
   /** While a write of pending bytes is in flight, they must not move in place. */
   private writing = false;
 
@@ -123,9 +127,16 @@ export class PartitionIndex {
       const start = (this.pendingStart + offset - this.writtenOffset) * indexEntryBytes;
       return Buffer.from(this.pending.subarray(start, start + count * indexEntryBytes));
     }
+    const ahead = this.readAhead;
+    if (ahead && offset >= ahead.start && offset < ahead.start + ahead.buffer.length / indexEntryBytes) {
+      const from = (offset - ahead.start) * indexEntryBytes;
+      return ahead.buffer.subarray(from, Math.min(ahead.buffer.length, from + maxCount * indexEntryBytes));
+    }
     const segment = this.segmentFor(offset);
     if (!segment) return Buffer.alloc(0);
-    const count = Math.min(maxCount, segment.base + segment.entries - offset, this.writtenOffset - offset);
+    const available = Math.min(segment.base + segment.entries - offset, this.writtenOffset - offset);
+    // Sequential readers come back for the next entries: read ahead and keep them.
+    const count = Math.min(Math.max(maxCount, readAheadEntries), available);
     const buffer = Buffer.allocUnsafe(count * indexEntryBytes);
     segment.readers++;
     try {
@@ -140,7 +151,9 @@ export class PartitionIndex {
         if (read === 0) break;
         done += read;
       }
-      return done === buffer.length ? buffer : buffer.subarray(0, done - (done % indexEntryBytes));
+      const whole = buffer.subarray(0, done - (done % indexEntryBytes));
+      this.readAhead = { start: offset, buffer: whole };
+      return whole.subarray(0, Math.min(whole.length, maxCount * indexEntryBytes));
     } finally {
       segment.readers--;
       if (segment.deleted && segment.readers === 0) await this.closeAndUnlink(segment);
@@ -229,6 +242,7 @@ export class PartitionIndex {
       await last.handle.truncate(last.entries * indexEntryBytes);
     }
     this.writtenOffset = this.nextOffset = end;
+    this.readAhead = undefined;
     if (this.segments.length === 0) this.earliestOffset = end;
     this.pendingStart = 0;
     this.dirty = true;

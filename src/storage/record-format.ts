@@ -99,6 +99,25 @@ export function checkRecord(buffer: Buffer, at: number, available = buffer.lengt
   return length;
 }
 
+/**
+ * Whether the header at `at` is the one the index promised: magic, length, partition, offset.
+ * The cheap check for bytes whose checksum is already known good.
+ */
+export function recordHeaderMatches(
+  buffer: Buffer,
+  at: number,
+  length: number,
+  partition: number,
+  offset: number,
+): boolean {
+  return (
+    buffer.readUInt32LE(at) === recordMagic &&
+    buffer.readUInt32LE(at + 4) === length &&
+    buffer.readUInt32LE(at + 16) === partition &&
+    recordOffset(buffer, at) === offset
+  );
+}
+
 export function recordLengthField(buffer: Buffer, at: number): number {
   return buffer.readUInt32LE(at + 4);
 }

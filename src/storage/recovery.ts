@@ -31,7 +31,7 @@ class SegmentWindow {
   private buffer = Buffer.alloc(0);
   private base = 0;
 
-  constructor(private readonly segment: DataSegment) {}
+  constructor(readonly segment: DataSegment) {}
 
   get end(): number {
     return this.segment.base + this.segment.size;
@@ -115,6 +115,7 @@ export async function recoverStore(
       while (partition.nextOffset < offset) partition.addEntry(position, 0, 0, 0, true);
     }
     partition.addEntry(position, length, recordStreamHash(bytes, at), recordTimestamp(bytes, at));
+    window.segment.verified.add(position, position + length);
     if (partition.pendingEntries >= pendingWriteThroughEntries)
       await partition.writeThrough(partition.nextOffset);
     return true;

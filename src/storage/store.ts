@@ -19,9 +19,8 @@ import { recoverStore, type RecoveryReport } from './recovery.js';
 import {
   checkRecord,
   recordBytes,
-  recordOffset,
-  recordPartition,
   recordHeaderBytes,
+  recordHeaderMatches,
   writeRecord,
   type EncodableMessage,
 } from './record-format.js';
@@ -49,6 +48,8 @@ export interface StoreContext {
   topic: string;
 }
 
+/** The largest record that can exist: the largest message plus its header. */
+const recordBytesMax = maxMessageBytesLimit + recordHeaderBytes;
 /** Reads that scan more index entries than this per call stop early and let the caller continue. */
 const indexEntriesPerReadMax = 8192;
 /** File reads of neighbouring records merge across gaps up to this size (other partitions' records). */
@@ -145,7 +146,7 @@ export class Store {
           partitions,
           scanFrom,
           startAtFirstRecord,
-          maxMessageBytesLimit + recordHeaderBytes,
+          recordBytesMax,
           options.logger,
           where,
         );
@@ -452,19 +453,37 @@ export class Store {
     let bytes = 0;
     for (let at = 0; at < entries.length; at += indexEntryBytes) {
       const entryOffset = offset + at / indexEntryBytes;
-      if (!isIndexEntryValid(entries, at) || entryDamaged(entries, at)) {
+      // The entry's CRC is checked where trusting it could lose a record (skipping by hash); a
+      // wrong position or length is caught by the record check, which must match offset and length.
+      if (entryDamaged(entries, at)) {
+        damagedSkipped++;
+        this.reportDamage('damaged record skipped', index.partition, entryOffset, entries, at);
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
+        if (!isIndexEntryValid(entries, at)) {
+          damagedSkipped++;
+          this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
+        }
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      const length = entryLength(entries, at);
+      const position = entryPosition(entries, at);
+      if (
+        length < recordHeaderBytes ||
+        length > recordBytesMax ||
+        position + length > this.active.endPosition
+      ) {
+        // Only a damaged entry says this; reading it could allocate gigabytes or read past the log.
         damagedSkipped++;
         this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
         nextOffset = entryOffset + 1;
         continue;
       }
-      if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
-        nextOffset = entryOffset + 1;
-        continue;
-      }
-      const length = entryLength(entries, at);
       if (positions.length > 0 && bytes + length > maxBytes) break;
-      positions.push(entryPosition(entries, at));
+      positions.push(position);
       lengths.push(length);
       offsets.push(entryOffset);
       bytes += length;
@@ -521,6 +540,13 @@ export class Store {
       }
       const span = positions[last]! + lengths[last]! - position;
       const buffer = await this.dataLog.read(position, span);
+      if (!buffer && position >= this.dataLog.earliestPosition) {
+        // Not removed by retention, so the index entry pointed outside the log: skip it as damaged.
+        result.damagedSkipped++;
+        this.reportDamage('damaged index entry skipped', partition, offsets[i]!, undefined, 0);
+        i++;
+        continue;
+      }
       if (!buffer) {
         throw new TubeError(
           'OFFSET_OUT_OF_RANGE',
@@ -530,29 +556,44 @@ export class Store {
           },
         );
       }
+      const trusted = segment !== undefined && segment.verified.covers(position, position + span);
+      let allValid = true;
+      let chunkStart = -1;
+      let chunkEnd = -1;
       for (let k = i; k <= last; k++) {
         const at = positions[k]! - position;
         const length = lengths[k]!;
-        const valid =
-          checkRecord(buffer, at, length) === length &&
-          recordPartition(buffer, at) === partition &&
-          recordOffset(buffer, at) === offsets[k];
-        if (valid) this.pushRecord(result, buffer, at, length);
-        else {
-          result.damagedSkipped++;
-          this.context.options.logger.warn(
-            {
-              topic: this.context.topic,
-              store: this.storeId,
-              partition,
-              offset: offsets[k],
-              file: segment?.filePath,
-              position: positions[k]! - (segment?.base ?? 0),
-            },
-            'damaged record skipped (checksum or header mismatch); it is never served',
-          );
+        const valid = trusted
+          ? recordHeaderMatches(buffer, at, length, partition, offsets[k]!)
+          : checkRecord(buffer, at, length) === length &&
+            recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
+        if (valid && at === chunkEnd) {
+          chunkEnd += length;
+        } else {
+          if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
+          chunkStart = valid ? at : -1;
+          chunkEnd = valid ? at + length : -1;
         }
+        if (valid) {
+          result.count++;
+          continue;
+        }
+        allValid = false;
+        result.damagedSkipped++;
+        this.context.options.logger.warn(
+          {
+            topic: this.context.topic,
+            store: this.storeId,
+            partition,
+            offset: offsets[k],
+            file: segment?.filePath,
+            position: positions[k]! - (segment?.base ?? 0),
+          },
+          'damaged record skipped (checksum or header mismatch); it is never served',
+        );
       }
+      if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
+      if (allValid && !trusted) segment?.verified.add(position, position + span);
       i = last + 1;
     }
   }
@@ -580,16 +621,18 @@ export class Store {
     message: string,
     partition: number,
     offset: number,
-    entries: Buffer,
+    entries: Buffer | undefined,
     at: number,
   ): void {
+    const entryValid = entries !== undefined && isIndexEntryValid(entries, at);
     this.context.options.logger.warn(
       {
         topic: this.context.topic,
         store: this.storeId,
         partition,
         offset,
-        position: isIndexEntryValid(entries, at) ? entryPosition(entries, at) : undefined,
+        indexEntryCrcValid: entryValid,
+        position: entryValid ? entryPosition(entries, at) : undefined,
       },
       message,
     );
