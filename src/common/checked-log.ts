@@ -1,5 +1,5 @@
 import { crc32 } from './crc32.js';
-import type { FileHandleIO, FileIO } from './file-io.js';
+import { openDurable, type FileHandleIO, type FileIO } from './file-io.js';
 
 /*
  * A log of JSON lines that check themselves: `<crc32 as 8 hex digits> <json>\n`, the CRC taken
@@ -16,7 +16,8 @@ export function encodeCheckedLine(entry: unknown): string {
 export function decodeCheckedLine(line: string): unknown {
   if (line.length < 10 || line[8] !== ' ') return undefined;
   const json = line.slice(9);
-  if (Number.parseInt(line.slice(0, 8), 16) !== crc32(Buffer.from(json))) return undefined;
+  // Compare the text exactly: parseInt would accept flipped case, a leading space or a stray character.
+  if (line.slice(0, 8) !== crc32(Buffer.from(json)).toString(16).padStart(8, '0')) return undefined;
   try {
     return JSON.parse(json) as unknown;
   } catch {
@@ -47,7 +48,7 @@ export class CheckedLog {
 
   /** Opens (creating) the log, replays its good prefix and cuts anything after it. */
   static async open(io: FileIO, filePath: string): Promise<{ log: CheckedLog; replay: ReplayResult }> {
-    const handle = await io.open(filePath, { create: true });
+    const handle = await openDurable(io, filePath);
     const size = await handle.size();
     const content = Buffer.allocUnsafe(size);
     let done = 0;

@@ -124,6 +124,30 @@ export const nodeFileIO: FileIO = {
 };
 
 /**
+ * Creates a directory and any missing parents so that they survive a power loss: each new level
+ * is made durable by syncing its parent (POSIX makes a new entry durable only that way).
+ */
+export async function mkdirDurable(io: FileIO, dirPath: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = path.resolve(dirPath); !(await io.exists(current)); current = path.dirname(current)) {
+    missing.unshift(current);
+    if (path.dirname(current) === current) break;
+  }
+  for (const dir of missing) {
+    await io.mkdir(dir);
+    await io.syncDirectory(path.dirname(dir));
+  }
+}
+
+/** Opens a file, creating it if needed; a new file's directory entry is synced before it is used. */
+export async function openDurable(io: FileIO, filePath: string): Promise<FileHandleIO> {
+  const created = !(await io.exists(filePath));
+  const handle = await io.open(filePath, { create: true });
+  if (created) await io.syncDirectory(path.dirname(filePath));
+  return handle;
+}
+
+/**
  * Writes a whole file so that a crash leaves either the old or the new content, never a mix:
  * temp file, fsync, rename over, fsync the directory.
  */

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileHandleIO, FileIO } from '../common/file-io.js';
+import { mkdirDurable, type FileHandleIO, type FileIO } from '../common/file-io.js';
 import { parseSegmentFileName, segmentFileName } from './index-format.js';
 import { VerifiedRanges } from './verified-ranges.js';
 
@@ -29,7 +29,7 @@ export class DataLog {
   ) {}
 
   static async open(io: FileIO, dir: string, segmentBytes: number): Promise<DataLog> {
-    await io.mkdir(dir);
+    await mkdirDurable(io, dir);
     const bases = (await io.readdir(dir))
       .map((name) => parseSegmentFileName(name, 'data'))
       .filter((base): base is number => base !== undefined)

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { CheckedLog, decodeCheckedLine, encodeCheckedLine } from '../common/checked-log.js';
-import { writeFileAtomic, type FileIO } from '../common/file-io.js';
+import { mkdirDurable, writeFileAtomic, type FileIO } from '../common/file-io.js';
 import type { StorageLogger } from './options.js';
 
 /** One committed position: the next offset the group will read. */
@@ -47,7 +47,7 @@ export class GroupOffsetStore {
   ) {}
 
   static async open(io: FileIO, dir: string, logger: StorageLogger): Promise<GroupOffsetStore> {
-    await io.mkdir(dir);
+    await mkdirDurable(io, dir);
     const snapshotPath = path.join(dir, 'offsets.snapshot');
     let snapshot: Snapshot = { seq: 0, offsets: [] };
     if (await io.exists(snapshotPath)) {

@@ -23,8 +23,16 @@ export function streamHash(streamId: string | undefined): number {
   return hash >>> 0 || 1;
 }
 
-function toBuffer(value: Buffer | string): Buffer {
-  return typeof value === 'string' ? Buffer.from(value) : value;
+/** Bytes of a key or value: a string as UTF-8, a Buffer as is, any other Uint8Array as a view. */
+function toBuffer(value: unknown, what: string): Buffer {
+  if (typeof value === 'string') return Buffer.from(value);
+  if (Buffer.isBuffer(value)) return value;
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw new TubeError('BAD_REQUEST', `${what} must be a string, Buffer or Uint8Array`);
+}
+
+function checkString(value: unknown, what: string): asserts value is string {
+  if (typeof value !== 'string') throw new TubeError('BAD_REQUEST', `${what} must be a string`);
 }
 
 function checkAttributeText(text: string, what: string): void {
@@ -36,13 +44,19 @@ function checkAttributeText(text: string, what: string): void {
 function encodeAttributes(message: MessageInput): Buffer | undefined {
   const pairs: string[] = [];
   if (message.streamId !== undefined && message.streamId !== '') {
+    checkString(message.streamId, 'streamId');
     if (message.streamId.length > streamIdLengthMax) {
       throw new TubeError('BAD_REQUEST', `streamId is longer than ${streamIdLengthMax} characters`);
     }
     checkAttributeText(message.streamId, 'streamId');
     pairs.push(`${streamAttribute}=${message.streamId}`);
   }
-  for (const [key, value] of Object.entries(message.attributes ?? {})) {
+  const attributes: unknown = message.attributes ?? {};
+  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
+    throw new TubeError('BAD_REQUEST', 'attributes must be an object of strings');
+  }
+  for (const [key, value] of Object.entries(attributes)) {
+    checkString(value, `attribute ${JSON.stringify(key)}`);
     if (key === '' || key.startsWith('$')) {
       throw new TubeError(
         'BAD_REQUEST',
@@ -69,9 +83,9 @@ export function encodeMessage(message: MessageInput, nowMs: number): EncodableMe
     );
   }
   return {
-    key: message.key === undefined ? undefined : toBuffer(message.key),
+    key: message.key === undefined ? undefined : toBuffer(message.key, 'key'),
     attributes: encodeAttributes(message),
-    value: toBuffer(message.value),
+    value: toBuffer(message.value, 'value'),
     timestamp,
     streamHash: streamHash(message.streamId),
   };
@@ -84,7 +98,7 @@ export function payloadBytes(message: EncodableMessage): number {
 
 /** Turns a decoded record into what library users see. */
 export function toStoredMessage(record: DecodedRecord): StoredMessage {
-  const attributes: Record<string, string> = {};
+  const pairs: [string, string][] = [];
   let streamId: string | undefined;
   if (record.attributes !== '') {
     for (const pair of record.attributes.split(',')) {
@@ -92,9 +106,11 @@ export function toStoredMessage(record: DecodedRecord): StoredMessage {
       const key = pair.slice(0, separator);
       const value = pair.slice(separator + 1);
       if (key === streamAttribute) streamId = value;
-      else attributes[key] = value;
+      else pairs.push([key, value]);
     }
   }
+  // fromEntries defines own properties, so a key like "__proto__" stays an attribute.
+  const attributes: Record<string, string> = Object.fromEntries(pairs);
   return {
     partition: record.partition,
     offset: record.offset,

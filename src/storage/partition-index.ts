@@ -1,7 +1,9 @@
 import * as path from 'node:path';
-import type { FileHandleIO, FileIO } from '../common/file-io.js';
+import { mkdirDurable, type FileHandleIO, type FileIO } from '../common/file-io.js';
 import {
   entryPosition,
+  entryTimestamp,
+  isIndexEntryValid,
   indexEntryBytes,
   parseSegmentFileName,
   segmentFileName,
@@ -59,7 +61,7 @@ export class PartitionIndex {
     partition: number,
     segmentEntries: number,
   ): Promise<PartitionIndex> {
-    await io.mkdir(dir);
+    await mkdirDurable(io, dir);
     const bases = (await io.readdir(dir))
       .map((name) => parseSegmentFileName(name, 'index'))
       .filter((base): base is number => base !== undefined)
@@ -76,6 +78,7 @@ export class PartitionIndex {
     const last = segments.at(-1);
     index.earliestOffset = first?.base ?? 0;
     index.writtenOffset = index.nextOffset = last ? last.base + last.entries : 0;
+    await index.restoreLastTimestamp();
     return index;
   }
 
@@ -244,8 +247,18 @@ export class PartitionIndex {
     this.writtenOffset = this.nextOffset = end;
     this.readAhead = undefined;
     if (this.segments.length === 0) this.earliestOffset = end;
+    await this.restoreLastTimestamp();
     this.pendingStart = 0;
     this.dirty = true;
+  }
+
+  /** Index timestamps must keep rising across restarts, or time search would bisect wrongly. */
+  private async restoreLastTimestamp(): Promise<void> {
+    this.lastTimestamp = 0;
+    const lastSegment = this.segments.at(-1);
+    if (!lastSegment || lastSegment.entries === 0 || this.writtenOffset === 0) return;
+    const entry = await this.entryAt(this.writtenOffset - 1);
+    if (entry && isIndexEntryValid(entry, 0)) this.lastTimestamp = entryTimestamp(entry, 0);
   }
 
   /** Reads the entry of one offset (file or memory). */

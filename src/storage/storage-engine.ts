@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { TubeError } from '../common/errors.js';
+import { mkdirDurable } from '../common/file-io.js';
 import { fetchBytesMaxDefault } from '../common/limits.js';
 import { createLogger } from '../common/logger.js';
 import { GroupOffsetStore, type GroupOffsetCommit } from './group-offsets.js';
@@ -84,7 +85,7 @@ export class StorageEngine {
   static async open(options: StorageOptions): Promise<StorageEngine> {
     const resolved = resolveStorageOptions(options, () => createLogger({ name: 'storage' }));
     const { fileIO: io, dataDir, logger } = resolved;
-    await io.mkdir(path.join(dataDir, 'topics'));
+    await mkdirDurable(io, path.join(dataDir, 'topics'));
     await io.removeTree(path.join(dataDir, 'trash'));
     const groupOffsets = await GroupOffsetStore.open(io, path.join(dataDir, 'offsets'), logger);
     const engine = new StorageEngine(resolved, groupOffsets);
@@ -200,7 +201,7 @@ export class StorageEngine {
     return this.serialize(async () => {
       this.assertOpen();
       const state = this.topicState(name);
-      const next: TopicInfo = { ...state.info, ...definedOnly(changes) };
+      const next: TopicInfo = { ...state.info, ...alterableOnly(changes) };
       checkTopicConfig(next);
       if (next.partitions < state.info.partitions) {
         throw new TubeError(
@@ -363,7 +364,10 @@ export class StorageEngine {
       if (typeof commit.group !== 'string' || commit.group === '')
         throw new TubeError('BAD_REQUEST', 'group must be a non-empty string');
       const { index } = this.locate(commit.topic, commit.partition);
-      if (!Number.isSafeInteger(commit.offset) || commit.offset < 0 || commit.offset > index.nextOffset) {
+      if (!Number.isSafeInteger(commit.offset) || commit.offset < 0) {
+        throw new TubeError('BAD_REQUEST', `offset must be a non-negative integer, got ${commit.offset}`);
+      }
+      if (commit.offset > index.nextOffset) {
         throw new TubeError(
           'OFFSET_OUT_OF_RANGE',
           `cannot commit offset ${commit.offset} for ${commit.topic}/${commit.partition}`,
@@ -467,8 +471,19 @@ function positiveInteger(value: number, name: string): number {
   return value;
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, each]) => each !== undefined)) as Partial<T>;
+const alterableKeys = ['partitions', 'retentionMs', 'retentionBytes', 'ackFloor'] as const;
+
+/** The changes alterTopic may make; anything else (stores, name) is refused, not silently saved. */
+function alterableOnly(changes: object): Partial<TopicConfig> {
+  const picked: Partial<Record<string, unknown>> = {};
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    if (!(alterableKeys as readonly string[]).includes(key)) {
+      throw new TubeError('BAD_REQUEST', `${key} cannot be altered; alterable: ${alterableKeys.join(', ')}`);
+    }
+    picked[key] = value;
+  }
+  return picked;
 }
 
 async function mapWithLimit<T>(

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileIO } from '../common/file-io.js';
+import { mkdirDurable, type FileIO } from '../common/file-io.js';
 import { TubeError } from '../common/errors.js';
 import { maxMessageBytesLimit } from '../common/limits.js';
 import { CacheBlock, type AckWaiter } from './cache-block.js';
@@ -103,7 +103,7 @@ export class Store {
     partitionIds: number[],
   ): Promise<Store> {
     const { io, options } = context;
-    await io.mkdir(dir);
+    await mkdirDurable(io, dir);
     const checkpoint = await loadCheckpoint(io, dir);
     const dataLog = await DataLog.open(io, dir, options.segmentBytes);
     const partitions = new Map<number, PartitionIndex>();
@@ -205,12 +205,17 @@ export class Store {
     const chunk = Buffer.allocUnsafe(bytes);
     const baseOffset = index.nextOffset;
     const basePosition = this.active.endPosition;
+    const lengths: number[] = [];
     let at = 0;
     for (let i = 0; i < messages.length; i++) {
-      const message = messages[i]!;
-      const length = writeRecord(chunk, at, message, index.partition, baseOffset + i);
-      index.addEntry(basePosition + at, length, message.streamHash, message.timestamp);
-      at += length;
+      lengths.push(writeRecord(chunk, at, messages[i]!, index.partition, baseOffset + i));
+      at += lengths[i]!;
+    }
+    // Index entries only once every record is encoded, so a failure leaves no phantom offset.
+    at = 0;
+    for (let i = 0; i < messages.length; i++) {
+      index.addEntry(basePosition + at, lengths[i]!, messages[i]!.streamHash, messages[i]!.timestamp);
+      at += lengths[i]!;
     }
     this.active.push(chunk, index);
     budget.usedBytes += bytes;
@@ -443,52 +448,66 @@ export class Store {
       damagedSkipped: 0,
     };
     if (offset === index.nextOffset) return empty;
-    const scan = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
-    const entries = await index.entries(offset, scan);
+    const scanLimit = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
     const positions: number[] = [];
     const lengths: number[] = [];
     const offsets: number[] = [];
     let damagedSkipped = 0;
     let nextOffset = offset;
     let bytes = 0;
-    for (let at = 0; at < entries.length; at += indexEntryBytes) {
-      const entryOffset = offset + at / indexEntryBytes;
-      // The entry's CRC is checked where trusting it could lose a record (skipping by hash); a
-      // wrong position or length is caught by the record check, which must match offset and length.
-      if (entryDamaged(entries, at)) {
-        damagedSkipped++;
-        this.reportDamage('damaged record skipped', index.partition, entryOffset, entries, at);
-        nextOffset = entryOffset + 1;
-        continue;
-      }
-      if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
-        if (!isIndexEntryValid(entries, at)) {
+    let scanned = 0;
+    let full = false;
+    // Entries come from a file segment or the pending list, one source per call: go on across them.
+    while (!full && scanned < scanLimit && offset + scanned < index.nextOffset) {
+      const first = offset + scanned;
+      const entries = await index.entries(first, scanLimit - scanned);
+      if (entries.length === 0) break;
+      scanned += entries.length / indexEntryBytes;
+      for (let at = 0; at < entries.length; at += indexEntryBytes) {
+        const entryOffset = first + at / indexEntryBytes;
+        // The entry's CRC is checked where trusting it could lose a record (skipping by hash); a
+        // wrong position or length is caught by the record check, which must match offset and length.
+        if (entryDamaged(entries, at)) {
+          damagedSkipped++;
+          this.reportDamage('damaged record skipped', index.partition, entryOffset, entries, at);
+          nextOffset = entryOffset + 1;
+          continue;
+        }
+        if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
+          if (!isIndexEntryValid(entries, at)) {
+            damagedSkipped++;
+            this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
+          }
+          nextOffset = entryOffset + 1;
+          continue;
+        }
+        const length = entryLength(entries, at);
+        const position = entryPosition(entries, at);
+        if (
+          length < recordHeaderBytes ||
+          length > recordBytesMax ||
+          position + length > this.active.endPosition
+        ) {
+          // Only a damaged entry says this; reading it could allocate gigabytes or read past the log.
           damagedSkipped++;
           this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
+          nextOffset = entryOffset + 1;
+          continue;
         }
+        if (positions.length > 0 && bytes + length > maxBytes) {
+          full = true;
+          break;
+        }
+        positions.push(position);
+        lengths.push(length);
+        offsets.push(entryOffset);
+        bytes += length;
         nextOffset = entryOffset + 1;
-        continue;
+        if (positions.length >= maxMessages) {
+          full = true;
+          break;
+        }
       }
-      const length = entryLength(entries, at);
-      const position = entryPosition(entries, at);
-      if (
-        length < recordHeaderBytes ||
-        length > recordBytesMax ||
-        position + length > this.active.endPosition
-      ) {
-        // Only a damaged entry says this; reading it could allocate gigabytes or read past the log.
-        damagedSkipped++;
-        this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
-        nextOffset = entryOffset + 1;
-        continue;
-      }
-      if (positions.length > 0 && bytes + length > maxBytes) break;
-      positions.push(position);
-      lengths.push(length);
-      offsets.push(entryOffset);
-      bytes += length;
-      nextOffset = entryOffset + 1;
-      if (positions.length >= maxMessages) break;
     }
     const result: RawReadResult = {
       chunks: [],
@@ -497,18 +516,19 @@ export class Store {
       latestOffset: index.nextOffset,
       damagedSkipped,
     };
-    await this.collectRecords(index.partition, positions, lengths, offsets, result);
+    await this.collectRecords(index, positions, lengths, offsets, result);
     this.context.counters.damagedRecordsSkipped += result.damagedSkipped;
     return result;
   }
 
   private async collectRecords(
-    partition: number,
+    index: PartitionIndex,
     positions: number[],
     lengths: number[],
     offsets: number[],
     result: RawReadResult,
   ): Promise<void> {
+    const partition = index.partition;
     let i = 0;
     while (i < positions.length) {
       const position = positions[i]!;
@@ -548,12 +568,11 @@ export class Store {
         continue;
       }
       if (!buffer) {
+        // Retention removed the segment while this read waited; the caller restarts from earliest.
         throw new TubeError(
           'OFFSET_OUT_OF_RANGE',
           `offset ${offsets[i]} of partition ${partition} was removed by retention`,
-          {
-            details: { earliest: offsets[i] },
-          },
+          { details: { earliest: index.earliestOffset, latest: index.nextOffset } },
         );
       }
       const trusted = segment !== undefined && segment.verified.covers(position, position + span);
@@ -643,22 +662,25 @@ export class Store {
    * each partition's earliest offset up. Returns the number of segments deleted.
    */
   async enforceRetention(config: TopicConfig, nowMs: number): Promise<number> {
-    let deleted = 0;
     const segments = this.dataLog.segments;
     const bytesLimit = config.retentionBytes * this.partitions.size;
-    while (segments.length > 1 && !this.closed) {
-      const oldest = segments[0]!;
+    let expiredCount = 0;
+    let remainingBytes = this.dataLog.totalBytes;
+    while (expiredCount < segments.length - 1) {
+      const oldest = segments[expiredCount]!;
       const expired = config.retentionMs >= 0 && oldest.lastWriteMs < nowMs - config.retentionMs;
-      const oversize = config.retentionBytes >= 0 && this.dataLog.totalBytes - oldest.size >= bytesLimit;
+      const oversize = config.retentionBytes >= 0 && remainingBytes - oldest.size >= bytesLimit;
       if (!expired && !oversize) break;
-      await this.dataLog.deleteOldest();
-      deleted++;
+      remainingBytes -= oldest.size;
+      expiredCount++;
     }
-    if (deleted > 0) {
-      for (const index of this.partitions.values())
-        await index.forgetBeforePosition(this.dataLog.earliestPosition);
-    }
-    return deleted;
+    if (expiredCount === 0 || this.closed) return 0;
+    // Earliest offsets move first, so no read starts on a segment about to go; reads already
+    // running keep the file open until they finish.
+    const newEarliestPosition = segments[expiredCount]!.base;
+    for (const index of this.partitions.values()) await index.forgetBeforePosition(newEarliestPosition);
+    for (let deleted = 0; deleted < expiredCount; deleted++) await this.dataLog.deleteOldest();
+    return expiredCount;
   }
 
   get bytesOnDisk(): number {

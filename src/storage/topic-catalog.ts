@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { TubeError } from '../common/errors.js';
-import { writeFileAtomic, type FileIO } from '../common/file-io.js';
+import { mkdirDurable, writeFileAtomic, type FileIO } from '../common/file-io.js';
 import { partitionsMax, storesMax, topicNameLengthMax } from '../common/limits.js';
 import { defaultTopicConfig } from './options.js';
 import { ackLevels, type AckLevel, type TopicConfig, type TopicInfo } from './types.js';
@@ -58,7 +58,7 @@ export const topicDir = (dataDir: string, name: string) => path.join(dataDir, 't
 
 /** Persists a topic's settings as `topic.json`, replaced atomically. */
 export async function saveTopicInfo(io: FileIO, dataDir: string, info: TopicInfo): Promise<void> {
-  await io.mkdir(topicDir(dataDir, info.name));
+  await mkdirDurable(io, topicDir(dataDir, info.name));
   await writeFileAtomic(
     io,
     path.join(topicDir(dataDir, info.name), 'topic.json'),
