@@ -1,7 +1,6 @@
 import * as path from 'node:path';
 import { mkdirDurable, type FileHandleIO, type FileIO } from '../common/file-io.js';
 import { parseSegmentFileName, segmentFileName } from './index-format.js';
-import { VerifiedRanges } from './verified-ranges.js';
 
 /** One data segment file: bytes [base, base + size) of a store's data log. */
 export interface DataSegment {
@@ -12,8 +11,6 @@ export interface DataSegment {
   lastWriteMs: number;
   readers: number;
   deleted: boolean;
-  /** Positions (data log, not file) whose records need no CRC check on read. */
-  readonly verified: VerifiedRanges;
 }
 
 /**
@@ -47,7 +44,6 @@ export class DataLog {
         lastWriteMs: await io.mtimeMs(filePath),
         readers: 0,
         deleted: false,
-        verified: new VerifiedRanges(),
       });
     }
     return new DataLog(io, dir, segmentBytes, segments);
@@ -72,7 +68,6 @@ export class DataLog {
     if (!last || (last.size > 0 && last.size + bytes > this.segmentBytes))
       last = await this.roll(this.endPosition);
     await last.handle.writev(chunks, last.size);
-    last.verified.add(last.base + last.size, last.base + last.size + bytes);
     last.size += bytes;
     last.lastWriteMs = Date.now();
   }
@@ -92,7 +87,6 @@ export class DataLog {
       lastWriteMs: Date.now(),
       readers: 0,
       deleted: false,
-      verified: new VerifiedRanges(),
     };
     this.segments.push(segment);
     return segment;

@@ -17,8 +17,10 @@ export interface RecoveryReport {
   scannedBytes: number;
   /** Bytes cut from a torn or partial tail. */
   truncatedBytes: number;
-  /** Records (or unreadable regions) skipped as damaged; their offsets are never served. */
+  /** Offsets marked damaged: their records were unreadable, and they are never served. */
   damagedRecords: number;
+  /** Bytes of unreadable regions skipped in the middle of the log. */
+  damagedBytes: number;
 }
 
 const windowBytes = 8 * 1024 * 1024;
@@ -94,7 +96,13 @@ export async function recoverStore(
   logger: StorageLogger,
   where: object,
 ): Promise<RecoveryReport> {
-  const report: RecoveryReport = { scannedBytes: 0, truncatedBytes: 0, damagedRecords: 0 };
+  const report: RecoveryReport = { scannedBytes: 0, truncatedBytes: 0, damagedRecords: 0, damagedBytes: 0 };
+  /**
+   * What a damaged region's first header seems to say, kept as a guess: its partition field may
+   * be the damaged part. A later record of that partition proves or replaces it (gaps are marked
+   * anyway); only a guess still pending at the end names a last record that would otherwise be lost.
+   */
+  const guesses = new Map<PartitionIndex, { offset: number; position: number; length: number }>();
 
   /** Takes the valid record at `at` if it continues its partition; false when it cannot belong. */
   const accept = async (window: SegmentWindow, position: number, length: number): Promise<boolean> => {
@@ -103,6 +111,7 @@ export async function recoverStore(
     const partition = partitions.get(recordPartition(bytes, at));
     if (!partition) return false;
     const offset = recordOffset(bytes, at);
+    guesses.delete(partition);
     if (startAtFirstRecord.delete(partition.partition)) await partition.truncateTo(offset);
     if (offset < partition.nextOffset) return false;
     if (offset > partition.nextOffset) {
@@ -115,22 +124,22 @@ export async function recoverStore(
       while (partition.nextOffset < offset) partition.addEntry(position, 0, 0, 0, true);
     }
     partition.addEntry(position, length, recordStreamHash(bytes, at), recordTimestamp(bytes, at));
-    window.segment.verified.add(position, position + length);
     if (partition.pendingEntries >= pendingWriteThroughEntries)
       await partition.writeThrough(partition.nextOffset);
     return true;
   };
 
-  /** Marks the record a damaged region starts with, when its header still names its place. */
-  const markDamagedHead = async (window: SegmentWindow, position: number, regionEnd: number) => {
+  /** Notes the record a damaged region starts with, when its header still names its place. */
+  const guessDamagedHead = async (window: SegmentWindow, position: number, regionEnd: number) => {
     const at = await window.ensure(position, recordHeaderBytes);
     const bytes = window.bytes;
     if (bytes.length - at < recordHeaderBytes || bytes.readUInt32LE(at) !== recordMagic) return;
     const partition = partitions.get(recordPartition(bytes, at));
     const length = bytes.readUInt32LE(at + 4);
     if (!partition || startAtFirstRecord.has(partition.partition)) return;
-    if (recordOffset(bytes, at) !== partition.nextOffset || position + length > regionEnd) return;
-    partition.addEntry(position, length, 0, 0, true);
+    const offset = recordOffset(bytes, at);
+    if (offset !== partition.nextOffset || position + length > regionEnd) return;
+    guesses.set(partition, { offset, position, length });
   };
 
   const findNextValid = async (window: SegmentWindow, from: number): Promise<number | undefined> => {
@@ -172,7 +181,7 @@ export async function recoverStore(
         continue;
       }
       const next = await findNextValid(window, position + 1);
-      if (next === undefined) {
+      if (next === undefined && segment === dataLog.segments.at(-1)) {
         report.truncatedBytes += dataLog.endPosition - position;
         logger.warn(
           { ...where, file: segment.filePath, position: position - segment.base, bytes: end - position },
@@ -181,18 +190,30 @@ export async function recoverStore(
         await dataLog.truncateAt(position);
         return finish();
       }
-      report.damagedRecords++;
+      // A later segment exists, so this is damage, not a torn tail: older segments were synced
+      // before the next one started, and the records after this region are still good.
+      const regionEnd = next ?? end;
+      report.damagedBytes += regionEnd - position;
       logger.warn(
-        { ...where, file: segment.filePath, position: position - segment.base, bytes: next - position },
-        'damaged record skipped',
+        { ...where, file: segment.filePath, position: position - segment.base, bytes: regionEnd - position },
+        'damaged region skipped',
       );
-      await markDamagedHead(window, position, next);
-      position = next;
+      await guessDamagedHead(window, position, regionEnd);
+      position = regionEnd;
     }
   }
   return finish();
 
   async function finish(): Promise<RecoveryReport> {
+    for (const [partition, guess] of guesses) {
+      if (partition.nextOffset !== guess.offset) continue;
+      partition.addEntry(guess.position, guess.length, 0, 0, true);
+      report.damagedRecords++;
+      logger.warn(
+        { ...where, partition: partition.partition, offset: guess.offset },
+        'damaged record marked',
+      );
+    }
     for (const partition of partitions.values()) await partition.writeThrough(partition.nextOffset);
     return report;
   }

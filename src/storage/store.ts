@@ -115,9 +115,10 @@ export class Store {
     }
     const startAtFirstRecord = new Set<number>();
     let scanFrom = dataLog.earliestPosition;
-    // A checkpoint is trusted only when every index still reaches it; otherwise rebuild everything.
+    // A checkpoint is trusted only when the data and every index still reach it; otherwise rebuild everything.
     const trusted =
       checkpoint !== undefined &&
+      checkpoint.dataPosition <= dataLog.endPosition &&
       [...partitions.values()].every(
         (index) => index.nextOffset >= (checkpoint.endOffsets.get(index.partition) ?? 0),
       );
@@ -140,7 +141,7 @@ export class Store {
     const where = { topic: context.topic, store: storeId };
     const clean = trusted && checkpoint.clean && checkpoint.dataPosition === dataLog.endPosition;
     const report = clean
-      ? { scannedBytes: 0, truncatedBytes: 0, damagedRecords: 0 }
+      ? { scannedBytes: 0, truncatedBytes: 0, damagedRecords: 0, damagedBytes: 0 }
       : await recoverStore(
           dataLog,
           partitions,
@@ -575,17 +576,15 @@ export class Store {
           { details: { earliest: index.earliestOffset, latest: index.nextOffset } },
         );
       }
-      const trusted = segment !== undefined && segment.verified.covers(position, position + span);
-      let allValid = true;
       let chunkStart = -1;
       let chunkEnd = -1;
       for (let k = i; k <= last; k++) {
         const at = positions[k]! - position;
         const length = lengths[k]!;
-        const valid = trusted
-          ? recordHeaderMatches(buffer, at, length, partition, offsets[k]!)
-          : checkRecord(buffer, at, length) === length &&
-            recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
+        // Every record read from disk is checked in full: one whose CRC fails is never served.
+        const valid =
+          checkRecord(buffer, at, length) === length &&
+          recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
         if (valid && at === chunkEnd) {
           chunkEnd += length;
         } else {
@@ -597,7 +596,6 @@ export class Store {
           result.count++;
           continue;
         }
-        allValid = false;
         result.damagedSkipped++;
         this.context.options.logger.warn(
           {
@@ -612,7 +610,6 @@ export class Store {
         );
       }
       if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
-      if (allValid && !trusted) segment?.verified.add(position, position + span);
       i = last + 1;
     }
   }
