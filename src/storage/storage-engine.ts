@@ -9,7 +9,7 @@ import { encodeMessage, payloadBytes, streamHash, toStoredMessage } from './mess
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import type { PartitionIndex } from './partition-index.js';
 import { decodeRecord, recordLengthField } from './record-format.js';
-import { CacheBudget, Store, type StoreContext, type StoreCounters } from './store.js';
+import { CacheBudget, Store, type CheckpointSlots, type StoreContext, type StoreCounters } from './store.js';
 import {
   checkAckLevel,
   checkTopicConfig,
@@ -57,6 +57,8 @@ export interface OpenReport {
 
 const readMessagesDefault = 1000;
 const storeOpenConcurrency = 16;
+/** Checkpoints (a few fdatasyncs each) that may run at once across all stores. */
+const checkpointsAtOnceMax = 2;
 
 /**
  * The storage engine: topics of partitions over stores, each store a shared data log with
@@ -71,6 +73,7 @@ export class StorageEngine {
   private retentionRunning: Promise<number> | undefined;
   private readonly counters: StoreCounters = { damagedRecordsSkipped: 0, flushes: 0, syncs: 0 };
   private readonly budget: CacheBudget;
+  private readonly checkpointSlots: CheckpointSlots = { running: 0, max: checkpointsAtOnceMax };
   /** Recovery reports of the stores opened with the engine. */
   readonly openReports: OpenReport[] = [];
 
@@ -106,6 +109,7 @@ export class StorageEngine {
       io: this.options.fileIO,
       options: this.options,
       budget: this.budget,
+      checkpointSlots: this.checkpointSlots,
       counters: this.counters,
       topic: info.name,
     };

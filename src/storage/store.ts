@@ -39,8 +39,15 @@ export interface StoreCounters {
   syncs: number;
 }
 
+/** Checkpoints running across the engine, and how many may run at once. */
+export interface CheckpointSlots {
+  running: number;
+  max: number;
+}
+
 /** What a store needs from its engine. */
 export interface StoreContext {
+  checkpointSlots: CheckpointSlots;
   io: FileIO;
   options: ResolvedStorageOptions;
   budget: CacheBudget;
@@ -290,11 +297,11 @@ export class Store {
     this.context.counters.flushes++;
     block.settle(block.writtenWaiters);
     if (block.syncWaiters.length > 0) this.requestSync(block.syncWaiters.splice(0));
-    const checkpointDue =
-      !this.checkpointRunning &&
-      (block.endPosition - this.checkpointPosition >= this.context.options.checkpointBytes ||
-        Date.now() - this.checkpointAtMs >= this.context.options.checkpointIntervalMs);
-    if (checkpointDue) this.checkpointRunning = true;
+    const checkpointDue = this.isCheckpointDue(block.endPosition);
+    if (checkpointDue) {
+      this.checkpointRunning = true;
+      this.context.checkpointSlots.running++;
+    }
     // Index writes are chained so each partition's entries reach its files in order.
     this.indexChain = this.indexChain
       .then(() => Promise.all([...block.partitionEnds].map(([index, end]) => index.writeThrough(end))))
@@ -302,6 +309,20 @@ export class Store {
         if (checkpointDue) this.startCheckpoint(block.endPosition);
       })
       .catch((error: unknown) => this.fail(error));
+  }
+
+  /**
+   * A checkpoint bounds how much recovery rescans, so it is due after `checkpointBytes`, or after
+   * `checkpointIntervalMs` once at least 1/64 of that came in. Checkpoints share
+   * engine-wide slots: with thousands of stores, their fdatasyncs must not crowd the thread pool.
+   */
+  private isCheckpointDue(dataPosition: number): boolean {
+    const { checkpointBytes, checkpointIntervalMs } = this.context.options;
+    const slots = this.context.checkpointSlots;
+    if (this.checkpointRunning || slots.running >= slots.max) return false;
+    const bytes = dataPosition - this.checkpointPosition;
+    const age = Date.now() - this.checkpointAtMs;
+    return bytes >= checkpointBytes || (age >= checkpointIntervalMs && bytes >= checkpointBytes / 64);
   }
 
   /**
@@ -380,6 +401,7 @@ export class Store {
       .catch((error: unknown) => this.fail(error))
       .finally(() => {
         this.checkpointRunning = false;
+        this.context.checkpointSlots.running--;
         this.wakeIdle();
       });
   }
