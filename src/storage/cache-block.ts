@@ -1,3 +1,4 @@
+import type { Slab } from './cache-memory.js';
 import type { PartitionIndex } from './partition-index.js';
 
 /** A caller waiting for its batch to reach the disk. */
@@ -12,6 +13,8 @@ export interface AckWaiter {
  */
 export class CacheBlock {
   readonly chunks: Buffer[] = [];
+  /** The slab each chunk was carved from (undefined for a large batch with its own buffer). */
+  readonly slabs: (Slab | undefined)[] = [];
   private readonly chunkPositions: number[] = [];
   bytes = 0;
   readonly writtenWaiters: AckWaiter[] = [];
@@ -29,9 +32,10 @@ export class CacheBlock {
     return this.writtenWaiters.length > 0 || this.syncWaiters.length > 0;
   }
 
-  push(chunk: Buffer, partition: PartitionIndex): void {
+  push(chunk: Buffer, slab: Slab | undefined, partition: PartitionIndex): void {
     this.chunkPositions.push(this.endPosition);
     this.chunks.push(chunk);
+    this.slabs.push(slab);
     this.bytes += chunk.length;
     this.partitionEnds.set(partition, partition.nextOffset);
   }
@@ -46,10 +50,13 @@ export class CacheBlock {
       const chunk = this.chunks[middle]!;
       if (position < start) high = middle - 1;
       else if (position >= start + chunk.length) low = middle + 1;
-      else
-        return position + length <= start + chunk.length
-          ? chunk.subarray(position - start, position - start + length)
-          : undefined;
+      else {
+        if (position + length > start + chunk.length) return undefined;
+        // The reader keeps this view, so the slab under it must never be reused.
+        const slab = this.slabs[middle];
+        if (slab) slab.pinned = true;
+        return chunk.subarray(position - start, position - start + length);
+      }
     }
     return undefined;
   }

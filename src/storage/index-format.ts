@@ -12,7 +12,7 @@
  *  28  u32  crc32          of bytes [0, 28)
  */
 import { crc32 } from '../common/crc32.js';
-import { readU64, writeU64 } from './record-format.js';
+import { getU64, setU64, viewOf } from './byte-view.js';
 
 export const indexEntryBytes = 32;
 const indexMagic = 0x5849;
@@ -37,42 +37,44 @@ export function writeIndexEntry(
   timestamp: number,
   damaged = false,
 ): void {
-  writeU64(target, at, position);
-  target.writeUInt32LE(length, at + 8);
-  target.writeUInt32LE(streamHash, at + 12);
-  writeU64(target, at + 16, timestamp);
-  target.writeUInt16LE(indexMagic, at + 24);
-  target.writeUInt8(indexVersion, at + 26);
-  target.writeUInt8(damaged ? damagedFlag : 0, at + 27);
-  target.writeUInt32LE(crc32(target, at, at + 28), at + 28);
+  const view = viewOf(target);
+  setU64(view, at, position);
+  view.setUint32(at + 8, length, true);
+  view.setUint32(at + 12, streamHash, true);
+  setU64(view, at + 16, timestamp);
+  view.setUint16(at + 24, indexMagic, true);
+  view.setUint8(at + 26, indexVersion);
+  view.setUint8(at + 27, damaged ? damagedFlag : 0);
+  view.setUint32(at + 28, crc32(target, at, at + 28), true);
 }
 
 export function isIndexEntryValid(source: Buffer, at: number): boolean {
+  const view = viewOf(source);
   return (
-    source.readUInt16LE(at + 24) === indexMagic &&
-    source.readUInt8(at + 26) === indexVersion &&
-    crc32(source, at, at + 28) === source.readUInt32LE(at + 28)
+    view.getUint16(at + 24, true) === indexMagic &&
+    view.getUint8(at + 26) === indexVersion &&
+    crc32(source, at, at + 28) === view.getUint32(at + 28, true)
   );
 }
 
 export function entryPosition(source: Buffer, at: number): number {
-  return readU64(source, at);
+  return getU64(viewOf(source), at);
 }
 
 export function entryLength(source: Buffer, at: number): number {
-  return source.readUInt32LE(at + 8);
+  return viewOf(source).getUint32(at + 8, true);
 }
 
 export function entryStreamHash(source: Buffer, at: number): number {
-  return source.readUInt32LE(at + 12);
+  return viewOf(source).getUint32(at + 12, true);
 }
 
 export function entryTimestamp(source: Buffer, at: number): number {
-  return readU64(source, at + 16);
+  return getU64(viewOf(source), at + 16);
 }
 
 export function entryDamaged(source: Buffer, at: number): boolean {
-  return (source.readUInt8(at + 27) & damagedFlag) !== 0;
+  return (viewOf(source).getUint8(at + 27) & damagedFlag) !== 0;
 }
 
 /** 20-digit zero-padded base, TubeMQ's segment naming. */

@@ -16,12 +16,12 @@
  *  48  key | attributes (UTF-8 "k=v,k=v") | value
  */
 import { crc32 } from '../common/crc32.js';
+import { getU64, setU64, viewOf } from './byte-view.js';
 
 export const recordMagic = 0x31425554;
 export const recordVersion = 1;
 export const recordHeaderBytes = 48;
 const crcStart = 12;
-const u32Span = 0x1_0000_0000;
 
 /** The fields of one stored record, as decoded from the data log. */
 export interface DecodedRecord {
@@ -60,25 +60,24 @@ export function writeRecord(
   partition: number,
   offset: number,
 ): number {
+  const view = viewOf(target);
   const keyLength = message.key?.length ?? 0;
   const attributesLength = message.attributes?.length ?? 0;
   const length = recordHeaderBytes + keyLength + attributesLength + message.value.length;
-  target.writeUInt32LE(recordMagic, at);
-  target.writeUInt32LE(length, at + 4);
-  target.writeUInt8(recordVersion, at + 12);
-  target.writeUInt8(0, at + 13);
-  target.writeUInt16LE(0, at + 14);
-  target.writeUInt32LE(partition, at + 16);
-  writeU64(target, at + 20, offset);
-  writeU64(target, at + 28, message.timestamp);
-  target.writeUInt32LE(message.streamHash, at + 36);
-  target.writeUInt32LE(keyLength, at + 40);
-  target.writeUInt32LE(attributesLength, at + 44);
+  view.setUint32(at, recordMagic, true);
+  view.setUint32(at + 4, length, true);
+  view.setUint32(at + 12, recordVersion, true); // version 1, flags 0, reserved 0
+  view.setUint32(at + 16, partition, true);
+  setU64(view, at + 20, offset);
+  setU64(view, at + 28, message.timestamp);
+  view.setUint32(at + 36, message.streamHash, true);
+  view.setUint32(at + 40, keyLength, true);
+  view.setUint32(at + 44, attributesLength, true);
   let cursor = at + recordHeaderBytes;
   if (message.key) cursor += message.key.copy(target, cursor);
   if (message.attributes) cursor += message.attributes.copy(target, cursor);
   message.value.copy(target, cursor);
-  target.writeUInt32LE(crc32(target, at + crcStart, at + length), at + 8);
+  view.setUint32(at + 8, crc32(target, at + crcStart, at + length), true);
   return length;
 }
 
@@ -88,20 +87,21 @@ export function writeRecord(
  */
 export function checkRecord(buffer: Buffer, at: number, available = buffer.length - at): number {
   if (available < recordHeaderBytes) return 0;
-  if (buffer.readUInt32LE(at) !== recordMagic) return 0;
-  const length = buffer.readUInt32LE(at + 4);
+  const view = viewOf(buffer);
+  if (view.getUint32(at, true) !== recordMagic) return 0;
+  const length = view.getUint32(at + 4, true);
   if (length < recordHeaderBytes || length > available) return 0;
-  if (buffer.readUInt8(at + 12) !== recordVersion) return 0;
-  const keyLength = buffer.readUInt32LE(at + 40);
-  const attributesLength = buffer.readUInt32LE(at + 44);
+  if (view.getUint8(at + 12) !== recordVersion) return 0;
+  const keyLength = view.getUint32(at + 40, true);
+  const attributesLength = view.getUint32(at + 44, true);
   if (recordHeaderBytes + keyLength + attributesLength > length) return 0;
-  if (crc32(buffer, at + crcStart, at + length) !== buffer.readUInt32LE(at + 8)) return 0;
+  if (crc32(buffer, at + crcStart, at + length) !== view.getUint32(at + 8, true)) return 0;
   return length;
 }
 
 /**
  * Whether the header at `at` is the one the index promised: magic, length, partition, offset.
- * The cheap check for bytes whose checksum is already known good.
+ * Together with {@link checkRecord} it proves a read found the record it looked for.
  */
 export function recordHeaderMatches(
   buffer: Buffer,
@@ -110,58 +110,60 @@ export function recordHeaderMatches(
   partition: number,
   offset: number,
 ): boolean {
+  const view = viewOf(buffer);
   return (
-    buffer.readUInt32LE(at) === recordMagic &&
-    buffer.readUInt32LE(at + 4) === length &&
-    buffer.readUInt32LE(at + 16) === partition &&
-    recordOffset(buffer, at) === offset
+    view.getUint32(at, true) === recordMagic &&
+    view.getUint32(at + 4, true) === length &&
+    view.getUint32(at + 16, true) === partition &&
+    getU64(view, at + 20) === offset
   );
 }
 
 export function recordLengthField(buffer: Buffer, at: number): number {
-  return buffer.readUInt32LE(at + 4);
+  return viewOf(buffer).getUint32(at + 4, true);
 }
 
 export function recordPartition(buffer: Buffer, at: number): number {
-  return buffer.readUInt32LE(at + 16);
+  return viewOf(buffer).getUint32(at + 16, true);
 }
 
 export function recordOffset(buffer: Buffer, at: number): number {
-  return readU64(buffer, at + 20);
+  return getU64(viewOf(buffer), at + 20);
 }
 
 export function recordTimestamp(buffer: Buffer, at: number): number {
-  return readU64(buffer, at + 28);
+  return getU64(viewOf(buffer), at + 28);
 }
 
 export function recordStreamHash(buffer: Buffer, at: number): number {
-  return buffer.readUInt32LE(at + 36);
+  return viewOf(buffer).getUint32(at + 36, true);
 }
 
 /** Decodes a record already proven whole by {@link checkRecord}; key and value are views, not copies. */
 export function decodeRecord(buffer: Buffer, at: number): DecodedRecord {
-  const length = buffer.readUInt32LE(at + 4);
-  const keyLength = buffer.readUInt32LE(at + 40);
-  const attributesLength = buffer.readUInt32LE(at + 44);
+  const view = viewOf(buffer);
+  const length = view.getUint32(at + 4, true);
+  const keyLength = view.getUint32(at + 40, true);
+  const attributesLength = view.getUint32(at + 44, true);
   const keyStart = at + recordHeaderBytes;
   const attributesStart = keyStart + keyLength;
   const valueStart = attributesStart + attributesLength;
   return {
-    partition: recordPartition(buffer, at),
-    offset: recordOffset(buffer, at),
-    timestamp: recordTimestamp(buffer, at),
-    streamHash: recordStreamHash(buffer, at),
+    partition: view.getUint32(at + 16, true),
+    offset: getU64(view, at + 20),
+    timestamp: getU64(view, at + 28),
+    streamHash: view.getUint32(at + 36, true),
     key: keyLength > 0 ? buffer.subarray(keyStart, attributesStart) : undefined,
     attributes: attributesLength > 0 ? buffer.toString('utf8', attributesStart, valueStart) : '',
     value: buffer.subarray(valueStart, at + length),
   };
 }
 
+/** Writes an integer up to 2^53 as two little-endian u32 halves (cold paths: checkpoints). */
 export function writeU64(target: Buffer, at: number, value: number): void {
-  target.writeUInt32LE(value % u32Span, at);
-  target.writeUInt32LE(Math.floor(value / u32Span), at + 4);
+  setU64(viewOf(target), at, value);
 }
 
 export function readU64(source: Buffer, at: number): number {
-  return source.readUInt32LE(at) + source.readUInt32LE(at + 4) * u32Span;
+  return getU64(viewOf(source), at);
 }

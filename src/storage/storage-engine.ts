@@ -3,13 +3,14 @@ import { TubeError } from '../common/errors.js';
 import { mkdirDurable } from '../common/file-io.js';
 import { fetchBytesMaxDefault } from '../common/limits.js';
 import { createLogger } from '../common/logger.js';
+import { CacheMemory } from './cache-memory.js';
 import { GroupOffsetStore, type GroupOffsetCommit } from './group-offsets.js';
 import { entryTimestamp } from './index-format.js';
 import { encodeMessage, payloadBytes, streamHash, toStoredMessage } from './message-encoding.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import type { PartitionIndex } from './partition-index.js';
 import { decodeRecord, recordLengthField } from './record-format.js';
-import { CacheBudget, Store, type CheckpointSlots, type StoreContext, type StoreCounters } from './store.js';
+import { Store, type CheckpointSlots, type StoreContext, type StoreCounters } from './store.js';
 import {
   checkAckLevel,
   checkTopicConfig,
@@ -72,7 +73,7 @@ export class StorageEngine {
   private retentionTimer: NodeJS.Timeout | undefined;
   private retentionRunning: Promise<number> | undefined;
   private readonly counters: StoreCounters = { damagedRecordsSkipped: 0, flushes: 0, syncs: 0 };
-  private readonly budget: CacheBudget;
+  private readonly memory: CacheMemory;
   private readonly checkpointSlots: CheckpointSlots = { running: 0, max: checkpointsAtOnceMax };
   /** Recovery reports of the stores opened with the engine. */
   readonly openReports: OpenReport[] = [];
@@ -81,7 +82,7 @@ export class StorageEngine {
     readonly options: ResolvedStorageOptions,
     private readonly groupOffsets: GroupOffsetStore,
   ) {
-    this.budget = new CacheBudget(options.cacheBytesMax);
+    this.memory = new CacheMemory(options.cacheBytesMax);
   }
 
   /** Opens the engine on `options.dataDir`, recovering every store from its last checkpoint. */
@@ -108,7 +109,7 @@ export class StorageEngine {
     const context: StoreContext = {
       io: this.options.fileIO,
       options: this.options,
-      budget: this.budget,
+      memory: this.memory,
       checkpointSlots: this.checkpointSlots,
       counters: this.counters,
       topic: info.name,
@@ -426,7 +427,7 @@ export class StorageEngine {
       ...this.counters,
       topics: this.topics.size,
       stores,
-      cacheBytes: this.budget.usedBytes,
+      cacheBytes: this.memory.usedBytes,
       bytesOnDisk,
     };
   }

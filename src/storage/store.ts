@@ -3,6 +3,7 @@ import { mkdirDurable, type FileIO } from '../common/file-io.js';
 import { TubeError } from '../common/errors.js';
 import { maxMessageBytesLimit } from '../common/limits.js';
 import { CacheBlock, type AckWaiter } from './cache-block.js';
+import type { CacheMemory } from './cache-memory.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { DataLog } from './data-log.js';
 import {
@@ -26,12 +27,6 @@ import {
 } from './record-format.js';
 import type { AckLevel, RawReadResult, TopicConfig } from './types.js';
 
-/** Unflushed bytes across every store of an engine; appends past the limit get BUSY. */
-export class CacheBudget {
-  usedBytes = 0;
-  constructor(readonly maxBytes: number) {}
-}
-
 /** Counters an engine reports through `stats()`. */
 export interface StoreCounters {
   damagedRecordsSkipped: number;
@@ -50,7 +45,7 @@ export interface StoreContext {
   checkpointSlots: CheckpointSlots;
   io: FileIO;
   options: ResolvedStorageOptions;
-  budget: CacheBudget;
+  memory: CacheMemory;
   counters: StoreCounters;
   topic: string;
 }
@@ -204,13 +199,13 @@ export class Store {
       );
     let bytes = 0;
     for (const message of messages) bytes += recordBytes(message);
-    const budget = this.context.budget;
-    if (budget.usedBytes > 0 && budget.usedBytes + bytes > budget.maxBytes) {
+    const memory = this.context.memory;
+    if (memory.usedBytes > 0 && memory.usedBytes + bytes > memory.maxBytes) {
       return Promise.reject(
         new TubeError('BUSY', 'the memory cache is full while the disk catches up; retry shortly'),
       );
     }
-    const chunk = Buffer.allocUnsafe(bytes);
+    const { buffer: chunk, slab } = memory.allocate(bytes);
     const baseOffset = index.nextOffset;
     const basePosition = this.active.endPosition;
     const lengths: number[] = [];
@@ -225,8 +220,8 @@ export class Store {
       index.addEntry(basePosition + at, lengths[i]!, messages[i]!.streamHash, messages[i]!.timestamp);
       at += lengths[i]!;
     }
-    this.active.push(chunk, index);
-    budget.usedBytes += bytes;
+    this.active.push(chunk, slab, index);
+    memory.usedBytes += bytes;
     if (acks === 'memory') {
       this.scheduleFlush();
       return Promise.resolve(baseOffset);
@@ -277,7 +272,7 @@ export class Store {
         this.active = new CacheBlock(block.endPosition);
         await this.flushBlock(block);
         this.flushing = undefined;
-        this.context.budget.usedBytes -= block.bytes;
+        this.releaseMemory(block);
       }
     } finally {
       this.flushRunning = false;
@@ -323,6 +318,11 @@ export class Store {
     const bytes = dataPosition - this.checkpointPosition;
     const age = Date.now() - this.checkpointAtMs;
     return bytes >= checkpointBytes || (age >= checkpointIntervalMs && bytes >= checkpointBytes / 64);
+  }
+
+  private releaseMemory(block: CacheBlock): void {
+    this.context.memory.usedBytes -= block.bytes;
+    for (const slab of block.slabs) this.context.memory.release(slab);
   }
 
   /**
@@ -380,9 +380,8 @@ export class Store {
     for (const each of failed) {
       each.settle(each.writtenWaiters, reason);
       each.settle(each.syncWaiters, reason);
-      this.context.budget.usedBytes -= each.bytes;
     }
-    this.context.budget.usedBytes += block.bytes; // flushLoop subtracts the flushed block itself
+    this.releaseMemory(failed[1]!); // flushLoop releases the flushed block itself
     this.context.options.logger.error(
       { topic: this.context.topic, store: this.storeId, err: asError(error) },
       'data write failed; unwritten batches rolled back',
