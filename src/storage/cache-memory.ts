@@ -16,7 +16,6 @@ export interface CacheAllocation {
 }
 
 const slabBytes = 4 * 1024 * 1024;
-const freeSlabsMax = 2;
 
 /**
  * The memory cache's bytes, shared by every store of an engine. Batches are encoded straight into
@@ -28,8 +27,12 @@ export class CacheMemory {
   usedBytes = 0;
   private current: Slab | undefined;
   private readonly free: Buffer[] = [];
+  /** Enough free slabs to refill the whole budget, so a burst recycles instead of making garbage. */
+  private readonly freeSlabsMax: number;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number) {
+    this.freeSlabsMax = Math.ceil(maxBytes / slabBytes) + 1;
+  }
 
   allocate(bytes: number): CacheAllocation {
     if (bytes > slabBytes / 2) return { buffer: Buffer.allocUnsafeSlow(bytes), slab: undefined };
@@ -58,6 +61,6 @@ export class CacheMemory {
   }
 
   private recycle(buffer: Buffer): void {
-    if (this.free.length < freeSlabsMax) this.free.push(buffer);
+    if (this.free.length < this.freeSlabsMax) this.free.push(buffer);
   }
 }

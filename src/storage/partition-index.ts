@@ -35,6 +35,8 @@ export class PartitionIndex {
   writtenOffset = 0;
   /** The offset the next message gets. */
   nextOffset = 0;
+  /** Entries below this describe records whose data write returned: they may go to the file. */
+  dataWrittenEnd = 0;
   /** Index timestamps never go down, so time search can bisect. */
   lastTimestamp = 0;
   /** Files written since the last checkpoint sync. */
@@ -77,7 +79,7 @@ export class PartitionIndex {
     const first = segments[0];
     const last = segments.at(-1);
     index.earliestOffset = first?.base ?? 0;
-    index.writtenOffset = index.nextOffset = last ? last.base + last.entries : 0;
+    index.writtenOffset = index.nextOffset = index.dataWrittenEnd = last ? last.base + last.entries : 0;
     await index.restoreLastTimestamp();
     return index;
   }
@@ -203,6 +205,7 @@ export class PartitionIndex {
       this.pendingStart += count;
       this.dirty = true;
     }
+    if (this.dataWrittenEnd < this.writtenOffset) this.dataWrittenEnd = this.writtenOffset;
     if (this.pendingEntries === 0) this.pendingStart = 0;
     else if (this.pendingStart * indexEntryBytes > this.pending.length / 2) this.growPending();
   }
@@ -244,7 +247,7 @@ export class PartitionIndex {
       last.entries = end - last.base;
       await last.handle.truncate(last.entries * indexEntryBytes);
     }
-    this.writtenOffset = this.nextOffset = end;
+    this.writtenOffset = this.nextOffset = this.dataWrittenEnd = end;
     this.readAhead = undefined;
     if (this.segments.length === 0) this.earliestOffset = end;
     await this.restoreLastTimestamp();

@@ -52,6 +52,8 @@ export interface StoreContext {
 
 /** The largest record that can exist: the largest message plus its header. */
 const recordBytesMax = maxMessageBytesLimit + recordHeaderBytes;
+/** Pending index entries of a partition (64 KiB) worth one write to its index file. */
+const indexWriteEntriesMin = 2048;
 /** Reads that scan more index entries than this per call stop early and let the caller continue. */
 const indexEntriesPerReadMax = 8192;
 /** File reads of neighbouring records merge across gaps up to this size (other partitions' records). */
@@ -297,11 +299,27 @@ export class Store {
       this.checkpointRunning = true;
       this.context.checkpointSlots.running++;
     }
-    // Index writes are chained so each partition's entries reach its files in order.
+    for (const [index, end] of block.partitionEnds) index.dataWrittenEnd = end;
+    // Index entries wait in memory (reads find them there) until a partition has a file write's
+    // worth, or a checkpoint needs them: one index write per many data writes.
+    const targets = new Map<PartitionIndex, number>();
+    for (const index of checkpointDue ? this.partitions.values() : block.partitionEnds.keys()) {
+      if (checkpointDue || index.dataWrittenEnd - index.writtenOffset >= indexWriteEntriesMin) {
+        targets.set(index, index.dataWrittenEnd);
+      }
+    }
+    if (targets.size === 0) return;
+    // Taken now, while data and targets agree: every record below this position has its entry below its target.
+    const dataPosition = this.writtenPosition;
+    this.writeIndexes(targets, checkpointDue ? dataPosition : undefined);
+  }
+
+  /** Chains index writes so each partition's entries reach its files in order; then a checkpoint. */
+  private writeIndexes(targets: Map<PartitionIndex, number>, checkpointPosition?: number): void {
     this.indexChain = this.indexChain
-      .then(() => Promise.all([...block.partitionEnds].map(([index, end]) => index.writeThrough(end))))
+      .then(() => Promise.all([...targets].map(([index, end]) => index.writeThrough(end))))
       .then(() => {
-        if (checkpointDue) this.startCheckpoint(block.endPosition);
+        if (checkpointPosition !== undefined) this.startCheckpoint(checkpointPosition, targets);
       })
       .catch((error: unknown) => this.fail(error));
   }
@@ -393,9 +411,9 @@ export class Store {
    * Captures how far data and indexes reach right after a block's index entries are written (so
    * the two agree), then syncs both and saves the checkpoint while later blocks keep flowing.
    */
-  private startCheckpoint(dataPosition: number): void {
+  private startCheckpoint(dataPosition: number, targets: Map<PartitionIndex, number>): void {
     const endOffsets = new Map<number, number>();
-    for (const [partition, index] of this.partitions) endOffsets.set(partition, index.writtenOffset);
+    for (const [index, end] of targets) endOffsets.set(index.partition, end);
     this.checkpointWork = this.saveCheckpointAfterSync(dataPosition, endOffsets, false)
       .catch((error: unknown) => this.fail(error))
       .finally(() => {
@@ -446,6 +464,9 @@ export class Store {
       if (!this.flushRunning && this.active.bytes > 0) void this.flushLoop(true);
       await idle;
     }
+    const targets = new Map<PartitionIndex, number>();
+    for (const index of this.partitions.values()) targets.set(index, index.dataWrittenEnd);
+    this.writeIndexes(targets);
     await this.indexChain;
     await this.checkpointWork;
   }
