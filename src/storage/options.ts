@@ -45,12 +45,15 @@ export interface StorageOptions {
    */
   maxMessageBytes?: number;
   /**
-   * After this long, or {@link StorageOptions.checkpointBytes}, a store syncs and records a
-   * checkpoint; recovery after a crash rescans only what came after it.
+   * After this long (once 1/64 of {@link StorageOptions.checkpointBytes} came in), a store syncs
+   * and records a checkpoint; recovery after a crash rescans only what came after it.
    * @default 10000
    */
   checkpointIntervalMs?: number;
-  /** @default 64 MiB */
+  /**
+   * ...or after this many bytes: after a crash, recovery rescans at most about this much.
+   * @default 64 MiB
+   */
   checkpointBytes?: number;
   /**
    * How often retention runs in the background; 0 turns the timer off ({@link StorageEngine.enforceRetention} still works).
