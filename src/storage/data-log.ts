@@ -11,6 +11,8 @@ export interface DataSegment {
   lastWriteMs: number;
   readers: number;
   deleted: boolean;
+  /** Written since its last fdatasync. */
+  dirty: boolean;
 }
 
 /**
@@ -44,6 +46,7 @@ export class DataLog {
         lastWriteMs: await io.mtimeMs(filePath),
         readers: 0,
         deleted: false,
+        dirty: false,
       });
     }
     return new DataLog(io, dir, segmentBytes, segments);
@@ -68,14 +71,17 @@ export class DataLog {
     if (!last || (last.size > 0 && last.size + bytes > this.segmentBytes))
       last = await this.roll(this.endPosition);
     await last.handle.writev(chunks, last.size);
+    // Marked once written: a sync that started before the write finished must not clear it.
+    last.dirty = true;
     last.size += bytes;
     last.lastWriteMs = Date.now();
   }
 
-  /** Starts a new segment at `base`; the old one is synced first so a sync of the newest covers all. */
+  /**
+   * Starts a new segment at `base`. The old one is not synced here (a gigabyte's fdatasync would
+   * stall every append behind it); {@link sync} syncs it before the new one.
+   */
   async roll(base: number): Promise<DataSegment> {
-    const previous = this.segments.at(-1);
-    if (previous) await previous.handle.datasync();
     const filePath = path.join(this.dir, segmentFileName(base, 'data'));
     const handle = await this.io.open(filePath, { create: true });
     await this.io.syncDirectory(this.dir);
@@ -87,6 +93,7 @@ export class DataLog {
       lastWriteMs: Date.now(),
       readers: 0,
       deleted: false,
+      dirty: false,
     };
     this.segments.push(segment);
     return segment;
@@ -129,8 +136,18 @@ export class DataLog {
     }
   }
 
+  /** Syncs every segment written since its last sync, oldest first, so durability only grows forward. */
   async sync(): Promise<void> {
-    await this.segments.at(-1)?.handle.datasync();
+    for (const segment of this.segments) {
+      if (!segment.dirty || segment.deleted) continue;
+      segment.dirty = false;
+      try {
+        await segment.handle.datasync();
+      } catch (error) {
+        segment.dirty = true;
+        throw error;
+      }
+    }
   }
 
   /** Recovery: cuts the log at `position` and removes every later segment (their data is unproven). */

@@ -190,8 +190,9 @@ export async function recoverStore(
         await dataLog.truncateAt(position);
         return finish();
       }
-      // A later segment exists, so this is damage, not a torn tail: older segments were synced
-      // before the next one started, and the records after this region are still good.
+      // A later segment exists, so this is damage, not a torn tail: the records after it are
+      // still good. (After a power loss an older segment's unsynced end can be torn too; only
+      // records no `fsync` ack covered can be there, and they read as damaged.)
       const regionEnd = next ?? end;
       report.damagedBytes += regionEnd - position;
       logger.warn(

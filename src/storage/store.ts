@@ -426,8 +426,8 @@ export class Store {
   /**
    * A running checkpoint syncs the index files it vouches for, but not the data file: an
    * fdatasync of a busy data file stalls its writes for as long as the disk takes, while index
-   * files are 1/32 of the bytes. Data that must survive power loss is synced by `fsync` acks and
-   * segment rolls. After a power loss, data below the checkpoint that was never synced reads as
+   * files are 1/32 of the bytes. Data that must survive power loss is synced by `fsync` acks.
+   * After a power loss, data below the checkpoint that was never synced reads as
    * damaged (skipped, never served), and data cut short of the checkpoint makes recovery distrust
    * it and rebuild from the data. The checkpoints written on open and close sync everything.
    */
