@@ -52,6 +52,8 @@ export interface StoreContext {
 
 /** The largest record that can exist: the largest message plus its header. */
 const recordBytesMax = maxMessageBytesLimit + recordHeaderBytes;
+/** A waited-on block this big is written at once instead of after the current turn. */
+const eagerFlushBytes = 256 * 1024;
 /** Pending index entries of a partition (64 KiB) worth one write to its index file. */
 const indexWriteEntriesMin = 2048;
 /** Reads that scan more index entries than this per call stop early and let the caller continue. */
@@ -70,6 +72,7 @@ export class Store {
   /** Data below this position went to the OS (a write returned). */
   private writtenPosition: number;
   private flushRunning = false;
+  private flushQueued = false;
   private ageTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
   private syncWaiting: AckWaiter[] = [];
@@ -239,11 +242,22 @@ export class Store {
     if (this.flushRunning || this.active.bytes === 0) return;
     if (this.isUrgent()) {
       this.clearAgeTimer();
-      void this.flushLoop(false);
+      if (this.active.bytes >= eagerFlushBytes) {
+        // Enough for an efficient write: start it, and let the rest of a burst encode meanwhile.
+        this.startFlush();
+        return;
+      }
+      if (this.flushQueued) return;
+      // After this turn's callbacks: producers woken together by one ack all join one write.
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        if (!this.flushRunning && this.active.bytes > 0) this.startFlush();
+      });
     } else if (!this.ageTimer) {
       this.ageTimer = setTimeout(() => {
         this.ageTimer = undefined;
-        if (!this.flushRunning) void this.flushLoop(true);
+        if (!this.flushRunning && this.active.bytes > 0) this.startFlush();
       }, this.context.options.cacheBlockAgeMs);
       this.ageTimer.unref();
     }
@@ -260,27 +274,17 @@ export class Store {
   }
 
   /**
-   * Writes blocks one at a time. While one is written, new batches gather in the next block, so
-   * one write covers every batch that arrived meanwhile. Index writes, fdatasyncs and checkpoints
-   * run beside the next data write instead of holding it up: a pipeline, not a stop-and-wait.
+   * Writes the active block; one data write runs at a time. While it runs, new batches gather in
+   * the next block, so one write covers every batch that arrived meanwhile. Index writes,
+   * fdatasyncs and checkpoints run beside the next data write instead of holding it up.
    */
-  private async flushLoop(force: boolean): Promise<void> {
+  private startFlush(): void {
+    this.clearAgeTimer();
+    const block = this.active;
+    this.flushing = block;
+    this.active = new CacheBlock(block.endPosition);
     this.flushRunning = true;
-    try {
-      while (this.active.bytes > 0 && (force || this.isUrgent())) {
-        this.clearAgeTimer();
-        const block = this.active;
-        this.flushing = block;
-        this.active = new CacheBlock(block.endPosition);
-        await this.flushBlock(block);
-        this.flushing = undefined;
-        this.releaseMemory(block);
-      }
-    } finally {
-      this.flushRunning = false;
-    }
-    this.wakeIdle();
-    if (this.active.bytes > 0) this.scheduleFlush();
+    void this.flushBlock(block);
   }
 
   private async flushBlock(block: CacheBlock): Promise<void> {
@@ -288,10 +292,15 @@ export class Store {
       await this.dataLog.append(block.chunks, block.bytes);
     } catch (error) {
       await this.rollBackUnwritten(block, error);
+      this.finishFlush(block);
+      if (this.active.bytes > 0) this.scheduleFlush();
       return;
     }
     this.writtenPosition = block.endPosition;
     this.context.counters.flushes++;
+    // The write slot is free before the acks go out, so the producers they wake can start the next
+    // write while the rest of them are still encoding: writes and encoding overlap.
+    this.finishFlush(block);
     block.settle(block.writtenWaiters);
     if (block.syncWaiters.length > 0) this.requestSync(block.syncWaiters.splice(0));
     const checkpointDue = this.isCheckpointDue(block.endPosition);
@@ -308,10 +317,18 @@ export class Store {
         targets.set(index, index.dataWrittenEnd);
       }
     }
-    if (targets.size === 0) return;
-    // Taken now, while data and targets agree: every record below this position has its entry below its target.
-    const dataPosition = this.writtenPosition;
-    this.writeIndexes(targets, checkpointDue ? dataPosition : undefined);
+    if (targets.size > 0) {
+      // Taken now, while data and targets agree: every record below this position has its entry below its target.
+      this.writeIndexes(targets, checkpointDue ? block.endPosition : undefined);
+    }
+    if (this.active.bytes > 0) this.scheduleFlush();
+  }
+
+  private finishFlush(block: CacheBlock): void {
+    this.flushing = undefined;
+    this.flushRunning = false;
+    this.releaseMemory(block);
+    this.wakeIdle();
   }
 
   /** Chains index writes so each partition's entries reach its files in order; then a checkpoint. */
@@ -399,7 +416,7 @@ export class Store {
       each.settle(each.writtenWaiters, reason);
       each.settle(each.syncWaiters, reason);
     }
-    this.releaseMemory(failed[1]!); // flushLoop releases the flushed block itself
+    this.releaseMemory(failed[1]!); // finishFlush releases the flushed block itself
     this.context.options.logger.error(
       { topic: this.context.topic, store: this.storeId, err: asError(error) },
       'data write failed; unwritten batches rolled back',
@@ -470,7 +487,7 @@ export class Store {
   async drain(): Promise<void> {
     while (this.busy) {
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      if (!this.flushRunning && this.active.bytes > 0) void this.flushLoop(true);
+      if (!this.flushRunning && this.active.bytes > 0) this.startFlush();
       await idle;
     }
     const targets = new Map<PartitionIndex, number>();
