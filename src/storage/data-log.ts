@@ -1,16 +1,13 @@
 import * as path from 'node:path';
-import { mkdirDurable, type FileHandleIO, type FileIO } from '../common/file-io.js';
+import { mkdirDurable, type FileIO } from '../common/file-io.js';
 import { parseSegmentFileName, segmentFileName } from './index-format.js';
+import { closeSegments, readSegment, retireSegment, type SegmentFile } from './segment-file.js';
+import { findContaining } from './sorted-ranges.js';
 
 /** One data segment file: bytes [base, base + size) of a store's data log. */
-export interface DataSegment {
-  readonly base: number;
-  readonly filePath: string;
-  readonly handle: FileHandleIO;
+export interface DataSegment extends SegmentFile {
   size: number;
   lastWriteMs: number;
-  readers: number;
-  deleted: boolean;
   /** Written since its last fdatasync. */
   dirty: boolean;
 }
@@ -101,16 +98,7 @@ export class DataLog {
 
   /** The segment holding `position`, or undefined when retention removed it or it was never written. */
   segmentFor(position: number): DataSegment | undefined {
-    let low = 0;
-    let high = this.segments.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const segment = this.segments[middle]!;
-      if (position < segment.base) high = middle - 1;
-      else if (position >= segment.base + segment.size) low = middle + 1;
-      else return segment;
-    }
-    return undefined;
+    return findContaining(this.segments, position, segmentBase, segmentEnd);
   }
 
   /**
@@ -120,20 +108,8 @@ export class DataLog {
   async read(position: number, length: number): Promise<Buffer | undefined> {
     const segment = this.segmentFor(position);
     if (!segment || position + length > segment.base + segment.size) return undefined;
-    segment.readers++;
-    try {
-      const buffer = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        const count = await segment.handle.read(buffer, done, length - done, position - segment.base + done);
-        if (count === 0) return undefined;
-        done += count;
-      }
-      return buffer;
-    } finally {
-      segment.readers--;
-      if (segment.deleted && segment.readers === 0) await this.closeAndUnlink(segment);
-    }
+    const buffer = await readSegment(this.io, segment, position - segment.base, length);
+    return buffer.length === length ? buffer : undefined;
   }
 
   /** Syncs every segment written since its last sync, oldest first, so durability only grows forward. */
@@ -153,7 +129,7 @@ export class DataLog {
   /** Recovery: cuts the log at `position` and removes every later segment (their data is unproven). */
   async truncateAt(position: number): Promise<void> {
     while (this.segments.length > 0 && this.segments.at(-1)!.base > position) {
-      await this.closeAndUnlink(this.segments.pop()!);
+      await retireSegment(this.io, this.segments.pop()!);
     }
     const last = this.segments.at(-1);
     if (last && last.base + last.size > position) {
@@ -167,19 +143,14 @@ export class DataLog {
   async deleteOldest(): Promise<DataSegment | undefined> {
     if (this.segments.length < 2) return undefined;
     const segment = this.segments.shift()!;
-    segment.deleted = true;
-    if (segment.readers === 0) await this.closeAndUnlink(segment);
+    await retireSegment(this.io, segment);
     return segment;
   }
 
-  private async closeAndUnlink(segment: DataSegment): Promise<void> {
-    segment.deleted = true;
-    await segment.handle.close();
-    await this.io.unlink(segment.filePath);
-  }
-
   async close(): Promise<void> {
-    for (const segment of this.segments) await segment.handle.close();
-    this.segments.length = 0;
+    await closeSegments(this.segments);
   }
 }
+
+const segmentBase = (segment: DataSegment) => segment.base;
+const segmentEnd = (segment: DataSegment) => segment.base + segment.size;

@@ -19,15 +19,6 @@ const indexMagic = 0x5849;
 const indexVersion = 1;
 const damagedFlag = 1;
 
-/** One decoded index entry. */
-export interface IndexEntry {
-  position: number;
-  length: number;
-  streamHash: number;
-  timestamp: number;
-  damaged: boolean;
-}
-
 export function writeIndexEntry(
   target: Buffer,
   at: number,

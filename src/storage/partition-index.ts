@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { mkdirDurable, type FileHandleIO, type FileIO } from '../common/file-io.js';
+import { mkdirDurable, type FileIO } from '../common/file-io.js';
 import {
   entryPosition,
   entryTimestamp,
@@ -9,15 +9,12 @@ import {
   segmentFileName,
   writeIndexEntry,
 } from './index-format.js';
+import { closeSegments, readSegment, retireSegment, type SegmentFile } from './segment-file.js';
+import { findContaining } from './sorted-ranges.js';
 
-interface IndexSegment {
-  readonly base: number;
-  readonly filePath: string;
-  readonly handle: FileHandleIO;
+interface IndexSegment extends SegmentFile {
   /** Entries written to the file. */
   entries: number;
-  readers: number;
-  deleted: boolean;
 }
 
 const pendingEntriesInitial = 256;
@@ -142,40 +139,19 @@ export class PartitionIndex {
     const available = Math.min(segment.base + segment.entries - offset, this.writtenOffset - offset);
     // Sequential readers come back for the next entries: read ahead and keep them.
     const count = Math.min(Math.max(maxCount, readAheadEntries), available);
-    const buffer = Buffer.allocUnsafe(count * indexEntryBytes);
-    segment.readers++;
-    try {
-      let done = 0;
-      while (done < buffer.length) {
-        const read = await segment.handle.read(
-          buffer,
-          done,
-          buffer.length - done,
-          (offset - segment.base) * indexEntryBytes + done,
-        );
-        if (read === 0) break;
-        done += read;
-      }
-      const whole = buffer.subarray(0, done - (done % indexEntryBytes));
-      this.readAhead = { start: offset, buffer: whole };
-      return whole.subarray(0, Math.min(whole.length, maxCount * indexEntryBytes));
-    } finally {
-      segment.readers--;
-      if (segment.deleted && segment.readers === 0) await this.closeAndUnlink(segment);
-    }
+    const buffer = await readSegment(
+      this.io,
+      segment,
+      (offset - segment.base) * indexEntryBytes,
+      count * indexEntryBytes,
+    );
+    const whole = buffer.subarray(0, buffer.length - (buffer.length % indexEntryBytes));
+    this.readAhead = { start: offset, buffer: whole };
+    return whole.subarray(0, Math.min(whole.length, maxCount * indexEntryBytes));
   }
 
   private segmentFor(offset: number): IndexSegment | undefined {
-    let low = 0;
-    let high = this.segments.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const segment = this.segments[middle]!;
-      if (offset < segment.base) high = middle - 1;
-      else if (offset >= segment.base + segment.entries) low = middle + 1;
-      else return segment;
-    }
-    return undefined;
+    return findContaining(this.segments, offset, segmentBase, segmentEnd);
   }
 
   /** Writes the pending entries below `upTo` to the segment files, rolling segments as they fill. */
@@ -238,11 +214,11 @@ export class PartitionIndex {
    */
   async truncateTo(end: number): Promise<void> {
     while (this.segments.length > 0 && this.segments.at(-1)!.base >= end && this.segments.length > 1) {
-      await this.closeAndUnlink(this.segments.pop()!);
+      await retireSegment(this.io, this.segments.pop()!);
     }
     const last = this.segments.at(-1);
     if (last && last.base >= end) {
-      await this.closeAndUnlink(this.segments.pop()!);
+      await retireSegment(this.io, this.segments.pop()!);
     } else if (last && last.base + last.entries > end) {
       last.entries = end - last.base;
       await last.handle.truncate(last.entries * indexEntryBytes);
@@ -290,20 +266,14 @@ export class PartitionIndex {
   async forgetBeforePosition(position: number): Promise<void> {
     this.earliestOffset = await this.searchFirst((entry) => entryPosition(entry, 0) >= position);
     while (this.segments.length > 1 && this.segments[1]!.base <= this.earliestOffset) {
-      const segment = this.segments.shift()!;
-      segment.deleted = true;
-      if (segment.readers === 0) await this.closeAndUnlink(segment);
+      await retireSegment(this.io, this.segments.shift()!);
     }
   }
 
-  private async closeAndUnlink(segment: IndexSegment): Promise<void> {
-    segment.deleted = true;
-    await segment.handle.close();
-    await this.io.unlink(segment.filePath);
-  }
-
   async close(): Promise<void> {
-    for (const segment of this.segments) await segment.handle.close();
-    this.segments.length = 0;
+    await closeSegments(this.segments);
   }
 }
+
+const segmentBase = (segment: IndexSegment) => segment.base;
+const segmentEnd = (segment: IndexSegment) => segment.base + segment.entries;
