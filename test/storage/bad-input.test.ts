@@ -2,7 +2,6 @@
 // changes nothing: after every refusal the topics, offsets, data, commits and files are as before.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { TubeError } from '../../src/common/errors.js';
@@ -12,11 +11,9 @@ import {
   type StorageOptions,
   type TopicConfig,
 } from '../../src/storage/index.js';
+import { removeTempDirs, tempDir } from '../helpers/storage-files.js';
 
-const roots: string[] = [];
-after(() => {
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
-});
+after(removeTempDirs);
 
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -30,8 +27,7 @@ interface Fixture {
  * still in the memory cache) and one committed offset: something that a bad call could damage.
  */
 async function fixture(options: Partial<StorageOptions> = {}): Promise<Fixture> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-'));
-  roots.push(dir);
+  const dir = tempDir();
   const engine = await StorageEngine.open({
     dataDir: dir,
     retentionCheckIntervalMs: 0,

@@ -3,7 +3,6 @@
 // search, retention, group offsets, the memory cache bound and a closed engine. Real files only.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -15,35 +14,26 @@ import {
   StorageEngine,
   type AckLevel,
   type MessageInput,
-  type StorageLogger,
   type StorageOptions,
   type StoredMessage,
 } from '../../src/storage/index.js';
+import {
+  capturingLogger,
+  removeTempDirs,
+  storeDir,
+  tempDir,
+  xorshiftBytes,
+} from '../helpers/storage-files.js';
 
-const roots: string[] = [];
-after(() => {
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-'));
-  roots.push(dir);
-  return dir;
-}
-
-/** Collects what the engine logs, so a test can look at warnings without printing them. */
-function quietLogger(): StorageLogger & { lines: { level: string; message: string; fields: object }[] } {
-  const lines: { level: string; message: string; fields: object }[] = [];
-  return {
-    lines,
-    info: (fields, message) => lines.push({ level: 'info', message, fields }),
-    warn: (fields, message) => lines.push({ level: 'warn', message, fields }),
-    error: (fields, message) => lines.push({ level: 'error', message, fields }),
-  };
-}
+after(removeTempDirs);
 
 function openEngine(dataDir: string, options: Partial<StorageOptions> = {}): Promise<StorageEngine> {
-  return StorageEngine.open({ dataDir, retentionCheckIntervalMs: 0, logger: quietLogger(), ...options });
+  return StorageEngine.open({
+    dataDir,
+    retentionCheckIntervalMs: 0,
+    logger: capturingLogger().logger,
+    ...options,
+  });
 }
 
 /** Runs `action` and asserts it throws (or rejects with) a TubeError of `code`; returns the error. */
@@ -134,7 +124,7 @@ async function readAll(
 }
 
 function dataFiles(dataDir: string, topic: string, store = 0): { name: string; size: number }[] {
-  const dir = path.join(dataDir, 'topics', topic, `store-${store}`);
+  const dir = storeDir(dataDir, topic, store);
   return fs
     .readdirSync(dir)
     .filter((name) => name.endsWith('.data'))
@@ -143,7 +133,7 @@ function dataFiles(dataDir: string, topic: string, store = 0): { name: string; s
 }
 
 function indexFiles(dataDir: string, topic: string, partition: number, store = 0): string[] {
-  const dir = path.join(dataDir, 'topics', topic, `store-${store}`, 'index', String(partition));
+  const dir = path.join(storeDir(dataDir, topic, store), 'index', String(partition));
   return fs
     .readdirSync(dir)
     .filter((name) => name.endsWith('.index'))
@@ -152,15 +142,7 @@ function indexFiles(dataDir: string, topic: string, partition: number, store = 0
 
 /** A deterministic value of `size` bytes, different per seed. */
 function bytesOf(seed: number, size: number): Buffer {
-  const buffer = Buffer.alloc(size);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    buffer[i] = state & 0xff;
-  }
-  return buffer;
+  return xorshiftBytes(size, (seed * 2654435761) >>> 0);
 }
 
 const ackLevelList: AckLevel[] = ['memory', 'written', 'fsync'];

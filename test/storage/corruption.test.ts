@@ -5,35 +5,29 @@
 // recovery scan runs over the damaged bytes).
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
-  checkRecord,
-  decodeRecord,
-  recordLengthField,
   StorageEngine,
   type StorageLogger,
   type StorageOptions,
   type StoredMessage,
 } from '../../src/storage/index.js';
+import {
+  capturingLogger,
+  dataFiles,
+  readPartition,
+  recordsOnDisk,
+  removeTempDirs,
+  storeDir,
+  tempDir,
+  type FoundRecord,
+  type LogEntry,
+} from '../helpers/storage-files.js';
 
 const topic = 'rot';
 const indexEntryBytes = 32;
-
-interface LogEntry {
-  level: 'info' | 'warn' | 'error';
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-function capturingLogger(): { logger: StorageLogger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const push = (level: LogEntry['level']) => (fields: object, message: string) =>
-    entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { logger: { info: push('info'), warn: push('warn'), error: push('error') }, entries };
-}
 
 function engineOptions(dataDir: string, logger: StorageLogger, segmentBytes: number): StorageOptions {
   return {
@@ -49,15 +43,7 @@ function engineOptions(dataDir: string, logger: StorageLogger, segmentBytes: num
   };
 }
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-'));
-  tempDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+after(removeTempDirs);
 
 /** The value of (partition, offset): 0 to 500 bytes, derived from both. */
 function valueOf(partition: number, offset: number): Buffer {
@@ -75,49 +61,11 @@ function keyOf(partition: number, offset: number): string | undefined {
   return offset % 4 === 0 ? `key-${partition}-${offset}` : undefined;
 }
 
-function storeDir(dataDir: string): string {
-  return path.join(dataDir, 'topics', topic, 'store-0');
-}
-
-function dataFiles(dataDir: string): string[] {
-  return fs
-    .readdirSync(storeDir(dataDir))
-    .filter((name) => /^\d{20}\.data$/.test(name))
-    .sort();
-}
-
-/** One record as laid out in the data files. */
-interface FoundRecord {
-  file: string;
-  /** Byte position inside its segment file. */
-  at: number;
-  length: number;
-  partition: number;
-  offset: number;
-  /** Position of the value inside the record. */
-  valueAt: number;
-  valueLength: number;
-}
-
-function recordsOnDisk(dataDir: string): FoundRecord[] {
-  const found: FoundRecord[] = [];
-  for (const file of dataFiles(dataDir)) {
-    const bytes = fs.readFileSync(path.join(storeDir(dataDir), file));
-    for (let at = 0; at < bytes.length; at += recordLengthField(bytes, at)) {
-      const length = checkRecord(bytes, at);
-      assert.ok(length > 0, `setup: invalid record in ${file} at ${at}`);
-      const record = decodeRecord(bytes, at);
-      assert.ok(record.value.equals(valueOf(record.partition, record.offset)), 'setup: value on disk');
-      found.push({
-        file,
-        at,
-        length,
-        partition: record.partition,
-        offset: record.offset,
-        valueAt: length - record.value.length,
-        valueLength: record.value.length,
-      });
-    }
+/** The records of a store as laid out on disk, each checked against what was written. */
+function recordsWritten(dataDir: string): FoundRecord[] {
+  const found = recordsOnDisk(dataDir, topic);
+  for (const record of found) {
+    assert.ok(record.value.equals(valueOf(record.partition, record.offset)), 'setup: value on disk');
   }
   return found;
 }
@@ -163,7 +111,7 @@ function flipBit(filePath: string, at: number, bit: number): void {
 
 /** The index file of `partition` holding `offset`, and the entry's byte position in it. */
 function indexEntryOf(dataDir: string, partition: number, offset: number): { file: string; at: number } {
-  const dir = path.join(storeDir(dataDir), 'index', String(partition));
+  const dir = path.join(storeDir(dataDir, topic), 'index', String(partition));
   const bases = fs
     .readdirSync(dir)
     .filter((name) => /^\d{20}\.index$/.test(name))
@@ -175,23 +123,6 @@ function indexEntryOf(dataDir: string, partition: number, offset: number): { fil
   const at = (offset - base) * indexEntryBytes;
   assert.ok(fs.statSync(file).size >= at + indexEntryBytes, 'setup: the entry is in its file');
   return { file, at };
-}
-
-async function readPartition(
-  engine: StorageEngine,
-  partition: number,
-): Promise<{ messages: StoredMessage[]; damagedSkipped: number }> {
-  const messages: StoredMessage[] = [];
-  let damagedSkipped = 0;
-  let offset = engine.earliestOffset(topic, partition);
-  while (offset < engine.latestOffset(topic, partition)) {
-    const result = await engine.read(topic, partition, offset, { maxMessages: 100 });
-    assert.ok(result.nextOffset > offset, `read of partition ${partition} at ${offset} made no progress`);
-    messages.push(...result.messages);
-    damagedSkipped += result.damagedSkipped;
-    offset = result.nextOffset;
-  }
-  return { messages, damagedSkipped };
 }
 
 /** Fails on any served record that differs from what was written at its offset. */
@@ -220,7 +151,7 @@ interface Served {
 async function readAll(engine: StorageEngine, partitions: number, context: string): Promise<Served> {
   const served: Served = { offsets: [], damagedSkipped: 0 };
   for (let partition = 0; partition < partitions; partition++) {
-    const { messages, damagedSkipped } = await readPartition(engine, partition);
+    const { messages, damagedSkipped } = await readPartition(engine, topic, partition, 100);
     assertAllGenuine(messages, partition, context);
     served.offsets.push(messages.map((message) => message.offset));
     served.damagedSkipped += damagedSkipped;
@@ -283,17 +214,17 @@ describe('one flipped bit in a store of several segments', () => {
       pristine[shutdown] = tempDir();
       await writeStore(pristine[shutdown], partitions, perPartition, segmentBytes, shutdown);
     }
-    records = recordsOnDisk(pristine.close);
+    records = recordsWritten(pristine.close);
     assert.equal(records.length, partitions * perPartition);
-    assert.deepEqual(recordsOnDisk(pristine.abandon), records, 'setup: both stores have the same layout');
-    const files = dataFiles(pristine.close);
+    assert.deepEqual(recordsWritten(pristine.abandon), records, 'setup: both stores have the same layout');
+    const files = dataFiles(pristine.close, topic);
     assert.ok(files.length >= 5, `setup: want several segments, got ${files.length}`);
     const middleFile = files[Math.floor(files.length / 2)]!;
     const inFile = records.filter((record) => record.file === middleFile);
     assert.ok(inFile.length >= 5, 'setup: the middle segment holds several records');
     const middle = Math.floor(inFile.length / 2);
     target = [...inFile.slice(middle), ...inFile.slice(0, middle)].find(
-      (record) => record.partition === 0 && record.valueLength >= 16,
+      (record) => record.partition === 0 && record.value.length >= 16,
     )!;
     assert.ok(target !== undefined && target !== inFile[0] && target !== inFile.at(-1));
   });
@@ -354,7 +285,7 @@ describe('one flipped bit in a store of several segments', () => {
   const dataCases: { name: string; byte: (record: FoundRecord) => number; bit: number }[] = [
     {
       name: 'in the value',
-      byte: (record) => record.at + record.valueAt + (record.valueLength >> 1),
+      byte: (record) => record.at + record.valueAt + (record.value.length >> 1),
       bit: 3,
     },
     { name: 'in the header offset field', byte: (record) => record.at + 20, bit: 0 },
@@ -368,7 +299,7 @@ describe('one flipped bit in a store of several segments', () => {
       test(`bit flip ${each.name} of a record, ${how}: only that record is skipped, and reported`, async (t) => {
         const outcome = await damageAndCheck(
           shutdown,
-          (dataDir) => flipBit(path.join(storeDir(dataDir), target.file), each.byte(target), each.bit),
+          (dataDir) => flipBit(path.join(storeDir(dataDir, topic), target.file), each.byte(target), each.bit),
           'target',
         );
         t.diagnostic(outcome);
@@ -391,16 +322,16 @@ describe('one flipped bit in a store of several segments', () => {
 
   // Goal: damage in the last record of an earlier segment is mid-log damage, not a torn tail; method: flip a value bit there, crash-reopen, expect later segments served.
   test('bit flip in the last record of an earlier segment, after a crash: later segments are still served', async () => {
-    const files = dataFiles(pristine.abandon);
+    const files = dataFiles(pristine.abandon, topic);
     const lastOfSecond = records.filter((record) => record.file === files[1]).at(-1)!;
     const context = `damaged ${lastOfSecond.file}@${lastOfSecond.at} (partition ${lastOfSecond.partition} offset ${lastOfSecond.offset})`;
     const dataDir = tempDir();
     fs.cpSync(pristine.abandon, dataDir, { recursive: true });
     const byte =
-      lastOfSecond.valueLength > 0
-        ? lastOfSecond.at + lastOfSecond.valueAt + (lastOfSecond.valueLength >> 1)
+      lastOfSecond.value.length > 0
+        ? lastOfSecond.at + lastOfSecond.valueAt + (lastOfSecond.value.length >> 1)
         : lastOfSecond.at + 24;
-    flipBit(path.join(storeDir(dataDir), lastOfSecond.file), byte, 5);
+    flipBit(path.join(storeDir(dataDir, topic), lastOfSecond.file), byte, 5);
     const { logger } = capturingLogger();
     const engine = await StorageEngine.open(engineOptions(dataDir, logger, segmentBytes));
     const served = await readAll(engine, partitions, context);
@@ -416,7 +347,7 @@ describe('one flipped bit in a store of several segments', () => {
       );
     }
     assert.deepEqual(
-      dataFiles(dataDir),
+      dataFiles(dataDir, topic),
       files,
       `${context}: recovery must not delete the segments after the damaged record`,
     );
@@ -428,7 +359,7 @@ describe('one flipped bit in a store of several segments', () => {
     const context = `partition field of partition 0 offset ${target.offset} flipped to 1`;
     const dataDir = tempDir();
     fs.cpSync(pristine.abandon, dataDir, { recursive: true });
-    flipBit(path.join(storeDir(dataDir), target.file), target.at + 16, 0);
+    flipBit(path.join(storeDir(dataDir, topic), target.file), target.at + 16, 0);
     const engine = await StorageEngine.open(engineOptions(dataDir, capturingLogger().logger, segmentBytes));
     const served = await readAll(engine, partitions, context);
     assertOffsets(
@@ -464,14 +395,14 @@ describe('one flipped bit in a store of several segments', () => {
           }
         }
         await engine.flush();
-        assert.deepEqual(recordsOnDisk(dataDir), records, 'setup: same layout as the pristine store');
+        assert.deepEqual(recordsWritten(dataDir), records, 'setup: same layout as the pristine store');
       } else {
         fs.cpSync(pristine.close, dataDir, { recursive: true });
         engine = await StorageEngine.open(engineOptions(dataDir, logger, segmentBytes));
         await readAll(engine, partitions, `${context}, before the flip`);
       }
       try {
-        flipBit(path.join(storeDir(dataDir), target.file), target.at + target.valueAt + 3, 6);
+        flipBit(path.join(storeDir(dataDir, topic), target.file), target.at + target.valueAt + 3, 6);
         const served = await readAll(engine, partitions, context);
         assert.ok(
           !served.offsets[target.partition]!.includes(target.offset),
@@ -498,10 +429,10 @@ describe('property: one random bit flip anywhere in the data files', () => {
       pristine[shutdown] = tempDir();
       await writeStore(pristine[shutdown], partitions, perPartition, segmentBytes, shutdown);
     }
-    records = recordsOnDisk(pristine.close);
+    records = recordsWritten(pristine.close);
     let start = 0;
-    files = dataFiles(pristine.close).map((name) => {
-      const size = fs.statSync(path.join(storeDir(pristine.close), name)).size;
+    files = dataFiles(pristine.close, topic).map((name) => {
+      const size = fs.statSync(path.join(storeDir(pristine.close, topic), name)).size;
       start += size;
       return { name, size, start: start - size };
     });
@@ -514,7 +445,7 @@ describe('property: one random bit flip anywhere in the data files', () => {
     const byte = bit >> 3;
     const file = files.find((each) => byte >= each.start && byte < each.start + each.size)!;
     const at = byte - file.start;
-    flipBit(path.join(storeDir(dataDir), file.name), at, bit & 7);
+    flipBit(path.join(storeDir(dataDir, topic), file.name), at, bit & 7);
     return records.find(
       (record) => record.file === file.name && at >= record.at && at < record.at + record.length,
     )!;

@@ -3,14 +3,13 @@
 // with SIGKILL at a random moment, then recovers the store in-process and checks that every
 // acknowledged record survived byte for byte, at its offset, in a gap-free log.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { StorageEngine, type StorageLogger, type StoredMessage } from '../../src/storage/index.js';
+import { StorageEngine, type StoredMessage } from '../../src/storage/index.js';
+import { capturingLogger, removeTempDirs, tempDir } from '../helpers/storage-files.js';
 import {
   crashEngineOptions,
   crashPartitions,
@@ -32,23 +31,7 @@ interface AckLine {
   batch: string;
 }
 
-interface LogEntry {
-  level: 'info' | 'warn' | 'error';
-  fields: object;
-  message: string;
-}
-
-function capturingLogger(): { logger: StorageLogger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const push = (level: LogEntry['level']) => (fields: object, message: string) =>
-    entries.push({ level, fields, message });
-  return { logger: { info: push('info'), warn: push('warn'), error: push('error') }, entries };
-}
-
-const tempDirs: string[] = [];
-after(() => {
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+after(removeTempDirs);
 
 /** Resolves once the child printed its first complete line; rejects if it exits first or is too slow. */
 function firstLine(child: ResultPromise): Promise<void> {
@@ -103,8 +86,7 @@ async function readPartition(
 
 // Goal: acked `written` appends survive kill -9 with a gap-free log over 5 cycles; method: SIGKILL a writer child at a random moment, recover in-process, compare every ack byte for byte.
 test('acked appends survive SIGKILL of the writer; recovery keeps every log gap-free and valid', async (t) => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-'));
-  tempDirs.push(dataDir);
+  const dataDir = tempDir();
   /** Per partition: offset → key of every record whose ack the parent saw, over all cycles. */
   const acked = Array.from({ length: crashPartitions }, () => new Map<number, string>());
   const uncleanCycles: number[] = [];

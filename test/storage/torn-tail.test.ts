@@ -3,35 +3,22 @@
 // the longest valid prefix, resume appending right after it, and then reopen cleanly.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import {
-  checkRecord,
-  decodeRecord,
-  recordLengthField,
-  StorageEngine,
-  type StorageLogger,
-  type StorageOptions,
-  type StoredMessage,
-} from '../../src/storage/index.js';
+import { StorageEngine, type StorageLogger, type StorageOptions } from '../../src/storage/index.js';
 import { nodeFileIO, type FileIO } from '../../src/common/file-io.js';
+import {
+  capturingLogger,
+  dataFiles,
+  readPartition,
+  recordsOnDisk,
+  removeTempDirs,
+  storeDir,
+  tempDir,
+} from '../helpers/storage-files.js';
 
 const topic = 'torn';
 const recordsTotal = 48;
-
-interface LogEntry {
-  level: 'info' | 'warn' | 'error';
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-function capturingLogger(): { logger: StorageLogger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const push = (level: LogEntry['level']) => (fields: object, message: string) =>
-    entries.push({ level, fields: fields as Record<string, unknown>, message });
-  return { logger: { info: push('info'), warn: push('warn'), error: push('error') }, entries };
-}
 
 /**
  * The real file system without fsync: these tests cut files themselves and never lose power, so
@@ -69,15 +56,7 @@ function engineOptions(dataDir: string, logger: StorageLogger): StorageOptions {
   };
 }
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-'));
-  tempDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+after(removeTempDirs);
 
 /** Message n of the whole run (partition n mod P): small, varied, derived from n alone. */
 function messageOf(n: number): { value: Buffer; key?: string; streamId?: string } {
@@ -91,72 +70,11 @@ function messageOf(n: number): { value: Buffer; key?: string; streamId?: string 
   };
 }
 
-/** One record as found in the data files. */
-interface FoundRecord {
-  file: string;
-  /** Byte position inside its segment file. */
-  at: number;
-  length: number;
-  partition: number;
-  offset: number;
-  value: Buffer;
-}
-
-function storeDir(dataDir: string): string {
-  return path.join(dataDir, 'topics', topic, 'store-0');
-}
-
-function dataFiles(dataDir: string): string[] {
-  return fs
-    .readdirSync(storeDir(dataDir))
-    .filter((name) => /^\d{20}\.data$/.test(name))
-    .sort();
-}
-
-/** Walks every data segment record by record; all of them must be whole and valid. */
-function recordsOnDisk(dataDir: string): FoundRecord[] {
-  const found: FoundRecord[] = [];
-  for (const file of dataFiles(dataDir)) {
-    const bytes = fs.readFileSync(path.join(storeDir(dataDir), file));
-    for (let at = 0; at < bytes.length; at += recordLengthField(bytes, at)) {
-      const length = checkRecord(bytes, at);
-      assert.ok(length > 0, `setup: invalid record in ${file} at ${at}`);
-      const record = decodeRecord(bytes, at);
-      found.push({
-        file,
-        at,
-        length,
-        partition: record.partition,
-        offset: record.offset,
-        value: Buffer.from(record.value),
-      });
-    }
-  }
-  return found;
-}
-
 async function appendRun(engine: StorageEngine, partitions: number, from: number, to: number): Promise<void> {
   for (let n = from; n < to; n++) {
     const { baseOffset } = await engine.append(topic, n % partitions, [messageOf(n)]);
     assert.equal(baseOffset, Math.floor(n / partitions));
   }
-}
-
-async function readPartition(
-  engine: StorageEngine,
-  partition: number,
-): Promise<{ messages: StoredMessage[]; damagedSkipped: number }> {
-  const messages: StoredMessage[] = [];
-  let damagedSkipped = 0;
-  let offset = engine.earliestOffset(topic, partition);
-  while (offset < engine.latestOffset(topic, partition)) {
-    const result = await engine.read(topic, partition, offset, { maxMessages: 1000 });
-    assert.ok(result.nextOffset > offset, `read of partition ${partition} at ${offset} made no progress`);
-    messages.push(...result.messages);
-    damagedSkipped += result.damagedSkipped;
-    offset = result.nextOffset;
-  }
-  return { messages, damagedSkipped };
 }
 
 type Variant = 'checkpoint behind (abandon)' | 'no checkpoint (close, then delete checkpoint.*)';
@@ -189,7 +107,7 @@ async function writePristine(partitions: number, variant: Variant | 'checkpoint 
     await engine.close();
     if (variant !== 'checkpoint ahead') {
       for (const name of ['checkpoint.0', 'checkpoint.1'])
-        fs.rmSync(path.join(storeDir(dataDir), name), { force: true });
+        fs.rmSync(path.join(storeDir(dataDir, topic), name), { force: true });
     }
   }
   return dataDir;
@@ -226,12 +144,12 @@ const cutsAtOnce = 3;
  * fresh copy per cut) and checks recovery, appending after it, and a clean reopen.
  */
 async function checkEveryCut(pristine: string, partitions: number, recordsCut = 3): Promise<number> {
-  const records = recordsOnDisk(pristine);
+  const records = recordsOnDisk(pristine, topic);
   assert.equal(records.length, recordsTotal, 'setup: every written record is on disk');
   for (const record of records) {
     assert.ok(record.value.equals(messageOf(record.offset * partitions + record.partition).value));
   }
-  const files = dataFiles(pristine);
+  const files = dataFiles(pristine, topic);
   assert.ok(files.length >= 3, `setup: the store should span several segments, got ${files.length}`);
   const lastFile = files.at(-1)!;
   const inLast = records.filter((record) => record.file === lastFile);
@@ -251,7 +169,7 @@ async function checkEveryCut(pristine: string, partitions: number, recordsCut = 
       .join(', ')})`;
     const dataDir = path.join(workDir, `cut-${cut}`);
     await writeTree(tree, dataDir);
-    const lastPath = path.join(storeDir(dataDir), lastFile);
+    const lastPath = path.join(storeDir(dataDir, topic), lastFile);
     await fs.promises.truncate(lastPath, cut);
 
     // Every record that lies wholly before the cut survives; the one the cut splits and all later go.
@@ -291,7 +209,7 @@ async function checkEveryCut(pristine: string, partitions: number, recordsCut = 
         want.length,
         `${where}: latestOffset of partition ${partition}`,
       );
-      const { messages, damagedSkipped } = await readPartition(engine, partition);
+      const { messages, damagedSkipped } = await readPartition(engine, topic, partition, 1000);
       assert.equal(damagedSkipped, 0, `${where}: partition ${partition} skipped damaged records`);
       assert.deepEqual(
         messages.map((message) => message.offset),
@@ -323,7 +241,7 @@ async function checkEveryCut(pristine: string, partitions: number, recordsCut = 
       `${where}: the reopen after a clean close should be clean: ${JSON.stringify(reopened.openReports)}`,
     );
     for (let partition = 0; partition < partitions; partition++) {
-      const { messages, damagedSkipped } = await readPartition(reopened, partition);
+      const { messages, damagedSkipped } = await readPartition(reopened, topic, partition, 1000);
       assert.equal(damagedSkipped, 0);
       const want = [...expected[partition]!.map((record) => record.value), added[partition]!];
       assert.equal(messages.length, want.length, `${where}: partition ${partition} after the reopen`);
