@@ -451,18 +451,32 @@ describe('property: one random bit flip anywhere in the data files', () => {
     )!;
   }
 
+  /** Copies `source`, flips `bit`, opens an engine on the copy and runs `check`; always cleans up. */
+  async function withFlippedBit(
+    source: string,
+    bit: number,
+    check: (engine: StorageEngine, hit: FoundRecord, context: string) => Promise<void>,
+  ): Promise<void> {
+    const dataDir = tempDir();
+    fs.cpSync(source, dataDir, { recursive: true });
+    const hit = flipGlobalBit(dataDir, bit);
+    const context = `bit ${bit} (offset ${hit.offset}, ${hit.file}@${hit.at})`;
+    const engine = await StorageEngine.open(engineOptions(dataDir, capturingLogger().logger, segmentBytes));
+    try {
+      await check(engine, hit, context);
+    } finally {
+      await engine.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  const anyBit = () => fc.integer({ min: 0, max: totalBits - 1 });
+
   // Goal: after a clean close any flipped bit costs exactly the record it hits; method: fast-check picks the bit, reopen (no scan), read everything and compare.
   test('after a clean close: exactly the hit record is skipped, every other one is served', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: totalBits - 1 }), async (bit) => {
-        const dataDir = tempDir();
-        fs.cpSync(pristine.close, dataDir, { recursive: true });
-        const hit = flipGlobalBit(dataDir, bit);
-        const context = `bit ${bit} (offset ${hit.offset}, ${hit.file}@${hit.at})`;
-        const engine = await StorageEngine.open(
-          engineOptions(dataDir, capturingLogger().logger, segmentBytes),
-        );
-        try {
+      fc.asyncProperty(anyBit(), (bit) =>
+        withFlippedBit(pristine.close, bit, async (engine, hit, context) => {
           const served = await readAll(engine, partitions, context);
           assertOffsets(
             served.offsets[0]!,
@@ -470,11 +484,8 @@ describe('property: one random bit flip anywhere in the data files', () => {
             context,
           );
           assert.ok(served.damagedSkipped > 0, `${context}: the skip should be counted`);
-        } finally {
-          await engine.close();
-          fs.rmSync(dataDir, { recursive: true, force: true });
-        }
-      }),
+        }),
+      ),
       { numRuns: 30 },
     );
   });
@@ -482,15 +493,8 @@ describe('property: one random bit flip anywhere in the data files', () => {
   // Goal: after a crash no flipped bit makes recovery serve a wrong record or lose an earlier one; method: fast-check picks the bit in an abandoned store, reopen, read, append.
   test('after a crash: never a wrong record, nothing before the hit record lost', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: totalBits - 1 }), async (bit) => {
-        const dataDir = tempDir();
-        fs.cpSync(pristine.abandon, dataDir, { recursive: true });
-        const hit = flipGlobalBit(dataDir, bit);
-        const context = `bit ${bit} (offset ${hit.offset}, ${hit.file}@${hit.at})`;
-        const engine = await StorageEngine.open(
-          engineOptions(dataDir, capturingLogger().logger, segmentBytes),
-        );
-        try {
+      fc.asyncProperty(anyBit(), (bit) =>
+        withFlippedBit(pristine.abandon, bit, async (engine, hit, context) => {
           const served = await readAll(engine, partitions, context);
           const got = new Set(served.offsets[0]);
           assert.ok(!got.has(hit.offset), `${context}: the damaged record was served`);
@@ -512,11 +516,8 @@ describe('property: one random bit flip anywhere in the data files', () => {
           assert.equal(baseOffset, latest);
           const back = await engine.read(topic, 0, baseOffset);
           assert.equal(back.messages[0]?.value.toString(), 'after', `${context}: the new record reads back`);
-        } finally {
-          await engine.close();
-          fs.rmSync(dataDir, { recursive: true, force: true });
-        }
-      }),
+        }),
+      ),
       { numRuns: 30 },
     );
   });
