@@ -16,7 +16,7 @@
 import * as path from 'node:path';
 import { crc32 } from '../common/crc32.js';
 import type { FileIO } from '../common/file-io.js';
-import { readU64, writeU64 } from './record-format.js';
+import { readU64, writeU64 } from '../common/record-format.js';
 
 const checkpointMagic = 0x4b435054;
 const checkpointVersion = 1;

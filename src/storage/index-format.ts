@@ -12,7 +12,7 @@
  *  28  u32  crc32          of bytes [0, 28)
  */
 import { crc32 } from '../common/crc32.js';
-import { getU64, setU64, viewOf } from './byte-view.js';
+import { getU64, setU64, viewOf } from '../common/byte-view.js';
 
 export const indexEntryBytes = 32;
 const indexMagic = 0x5849;

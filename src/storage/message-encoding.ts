@@ -1,7 +1,7 @@
 import { TubeError } from '../common/errors.js';
-import type { EncodableMessage } from './record-format.js';
+import type { EncodableMessage } from '../common/record-format.js';
 import type { MessageInput, StoredMessage } from './types.js';
-import type { DecodedRecord } from './record-format.js';
+import type { DecodedRecord } from '../common/record-format.js';
 
 const streamAttribute = '$stream';
 const streamIdLengthMax = 255;

@@ -9,7 +9,7 @@ import {
   recordPartition,
   recordStreamHash,
   recordTimestamp,
-} from './record-format.js';
+} from '../common/record-format.js';
 
 /** What recovery found in a store's data log. */
 export interface RecoveryReport {

@@ -9,7 +9,7 @@ import { entryTimestamp } from './index-format.js';
 import { encodeMessage, payloadBytes, streamHash, toStoredMessage } from './message-encoding.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import type { PartitionIndex } from './partition-index.js';
-import { decodeRecord, recordLengthField } from './record-format.js';
+import { decodeRecord, recordLengthField } from '../common/record-format.js';
 import { Store, type CheckpointSlots, type StoreContext, type StoreCounters } from './store.js';
 import {
   checkAckLevel,

@@ -24,7 +24,7 @@ import {
   recordHeaderMatches,
   writeRecord,
   type EncodableMessage,
-} from './record-format.js';
+} from '../common/record-format.js';
 import type { AckLevel, RawReadResult, TopicConfig } from './types.js';
 
 /** Counters an engine reports through `stats()`. */

@@ -32,7 +32,7 @@ import {
   recordVersion,
   writeRecord,
   type EncodableMessage,
-} from '../../src/storage/record-format.js';
+} from '../../src/common/record-format.js';
 
 /** The fixed record of the golden test: every field non-zero where it can be, offset above 2^32. */
 const goldenMessage: EncodableMessage = {

@@ -15,7 +15,7 @@
  *  44  u32  attributesLength
  *  48  key | attributes (UTF-8 "k=v,k=v") | value
  */
-import { crc32 } from '../common/crc32.js';
+import { crc32 } from './crc32.js';
 import { getU64, setU64, viewOf } from './byte-view.js';
 
 export const recordMagic = 0x31425554;
