@@ -13,6 +13,36 @@ export {
   encodeHelloResponse,
 } from './messages/hello.js';
 export type { HelloRequest, HelloResponse } from './messages/hello.js';
+export {
+  decodeFetchRequest,
+  decodeFetchResponse,
+  encodeFetchRequest,
+  encodeFetchResponse,
+  fetchLimits,
+} from './messages/fetch.js';
+export type {
+  DecodeFetchResponseOptions,
+  DecodedFetchResponse,
+  FetchRequest,
+  FetchResponse,
+  FetchedMessage,
+} from './messages/fetch.js';
+export {
+  decodeProduceRequest,
+  decodeProduceResponse,
+  encodeProduceRequest,
+  encodeProduceResponse,
+  produceAcks,
+  produceLimits,
+} from './messages/produce.js';
+export type {
+  DecodedProduceRequest,
+  ProduceAcks,
+  ProduceMessage,
+  ProduceRequest,
+  ProduceResponse,
+  ProducedMessage,
+} from './messages/produce.js';
 export { isKnownOpcode, opcodeLabel, opcodes, reservedOpcodes } from './opcodes.js';
 export type { Opcode, OpcodeName } from './opcodes.js';
 export { socketTransport } from './transport.js';

@@ -5,6 +5,10 @@
 export const opcodes = {
   /** First frame on every connection: versions and identity (`messages/hello.ts`). */
   HELLO: 1,
+  /** Broker data path: append a batch of messages to a partition (`messages/produce.ts`). */
+  PRODUCE: 10,
+  /** Broker data path: read messages from a partition, possibly long-polling (`messages/fetch.ts`). */
+  FETCH: 11,
 } as const;
 
 /**
@@ -12,10 +16,6 @@ export const opcodes = {
  * into {@link opcodes}. A peer sending one of these today gets BAD_REQUEST, like any unknown opcode.
  */
 export const reservedOpcodes = {
-  /** Broker data path: append a batch of messages to a partition. */
-  PRODUCE: 10,
-  /** Broker data path: read messages from a partition, possibly long-polling. */
-  FETCH: 11,
   /** Broker: store a consumer group's offsets. */
   COMMIT_OFFSETS: 12,
   /** Broker: read a consumer group's offsets. */
