@@ -1,9 +1,8 @@
 import { TubeError } from '../common/errors.js';
 import type { EncodableMessage } from '../common/record-format.js';
-import type { MessageInput, StoredMessage } from './types.js';
-import type { DecodedRecord } from '../common/record-format.js';
+import { streamAttribute } from '../common/record-message.js';
+import type { MessageInput } from './types.js';
 
-const streamAttribute = '$stream';
 const streamIdLengthMax = 255;
 const fnvOffsetBasis = 0x811c9dc5;
 const fnvPrime = 0x01000193;
@@ -94,30 +93,4 @@ export function encodeMessage(message: MessageInput, nowMs: number): EncodableMe
 /** The bytes a message costs against `maxMessageBytes`: key, attributes and value. */
 export function payloadBytes(message: EncodableMessage): number {
   return (message.key?.length ?? 0) + (message.attributes?.length ?? 0) + message.value.length;
-}
-
-/** Turns a decoded record into what library users see. */
-export function toStoredMessage(record: DecodedRecord): StoredMessage {
-  const pairs: [string, string][] = [];
-  let streamId: string | undefined;
-  if (record.attributes !== '') {
-    for (const pair of record.attributes.split(',')) {
-      const separator = pair.indexOf('=');
-      const key = pair.slice(0, separator);
-      const value = pair.slice(separator + 1);
-      if (key === streamAttribute) streamId = value;
-      else pairs.push([key, value]);
-    }
-  }
-  // fromEntries defines own properties, so a key like "__proto__" stays an attribute.
-  const attributes: Record<string, string> = Object.fromEntries(pairs);
-  return {
-    partition: record.partition,
-    offset: record.offset,
-    timestamp: record.timestamp,
-    key: record.key,
-    value: record.value,
-    streamId,
-    attributes,
-  };
 }

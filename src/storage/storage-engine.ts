@@ -6,7 +6,8 @@ import { createLogger } from '../common/logger.js';
 import { CacheMemory } from './cache-memory.js';
 import { GroupOffsetStore, type GroupOffsetCommit } from './group-offsets.js';
 import { entryTimestamp } from './index-format.js';
-import { encodeMessage, payloadBytes, streamHash, toStoredMessage } from './message-encoding.js';
+import { toRecordMessage } from '../common/record-message.js';
+import { encodeMessage, payloadBytes, streamHash } from './message-encoding.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import type { PartitionIndex } from './partition-index.js';
 import { decodeRecord, recordLengthField } from '../common/record-format.js';
@@ -331,7 +332,7 @@ export class StorageEngine {
     const messages: StoredMessage[] = [];
     for (const chunk of raw.chunks) {
       for (let at = 0; at < chunk.length; at += recordLengthField(chunk, at)) {
-        const message = toStoredMessage(decodeRecord(chunk, at));
+        const message = toRecordMessage(decodeRecord(chunk, at));
         if (!wanted || (message.streamId !== undefined && wanted.has(message.streamId)))
           messages.push(message);
       }

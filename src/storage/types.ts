@@ -1,3 +1,5 @@
+import type { RecordMessage } from '../common/record-message.js';
+
 /** How far an append must get before it is acknowledged (DESIGN.md §4). */
 export type AckLevel = 'memory' | 'written' | 'fsync';
 
@@ -19,15 +21,7 @@ export interface MessageInput {
 }
 
 /** One message as storage returns it. */
-export interface StoredMessage {
-  partition: number;
-  offset: number;
-  timestamp: number;
-  key: Buffer | undefined;
-  value: Buffer;
-  streamId: string | undefined;
-  attributes: Record<string, string>;
-}
+export type StoredMessage = RecordMessage;
 
 /** Per-topic settings kept by the storage engine. */
 export interface TopicConfig {

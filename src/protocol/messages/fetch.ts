@@ -23,6 +23,7 @@
 //   records         = count storage records back to back (src/common/record-format.ts)
 //
 // All integers little-endian; nothing may follow the last stream id or record.
+import { toRecordMessage, type RecordMessage } from '../../common/record-message.js';
 import { TubeError } from '../../common/index.js';
 import { getU64, setU64 } from '../../common/byte-view.js';
 import {
@@ -66,15 +67,7 @@ export interface FetchResponse {
 }
 
 /** One fetched message; key and value are views into the response body. */
-export interface FetchedMessage {
-  partition: number;
-  offset: number;
-  timestamp: number;
-  key: Buffer | undefined;
-  value: Buffer;
-  streamId: string | undefined;
-  attributes: Record<string, string>;
-}
+export type FetchedMessage = RecordMessage;
 
 /** A decoded FETCH response. */
 export interface DecodedFetchResponse {
@@ -90,7 +83,6 @@ export interface DecodeFetchResponseOptions {
   verifyCrc: boolean;
 }
 
-const streamAttribute = '$stream';
 const responseHeaderBytes = 8 + 8 + 4 + 4 + 4;
 const u32Max = 0xffff_ffff;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -270,28 +262,7 @@ function checkHeader(view: DataView, at: number, length: number, i: number): voi
 }
 
 function toMessage(body: Buffer, at: number): FetchedMessage {
-  const record = decodeRecord(body, at);
-  const pairs: [string, string][] = [];
-  let streamId: string | undefined;
-  if (record.attributes !== '') {
-    for (const pair of record.attributes.split(',')) {
-      const separator = pair.indexOf('=');
-      const key = separator < 0 ? pair : pair.slice(0, separator);
-      const value = separator < 0 ? '' : pair.slice(separator + 1);
-      if (key === streamAttribute) streamId = value;
-      else pairs.push([key, value]);
-    }
-  }
-  return {
-    partition: record.partition,
-    offset: record.offset,
-    timestamp: record.timestamp,
-    key: record.key,
-    value: record.value,
-    streamId,
-    // fromEntries defines own properties, so a key like "__proto__" stays an attribute.
-    attributes: Object.fromEntries(pairs),
-  };
+  return toRecordMessage(decodeRecord(body, at));
 }
 
 function text(body: Buffer, start: number, end: number, what: string, side: Side): string {
