@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './limits.js';
 export * from './logger.js';
 export * from './units.js';
+export * from './durable-state.js';
