@@ -62,6 +62,18 @@ export class DataLog {
     return this.endPosition - this.earliestPosition;
   }
 
+  /**
+   * Where the log first stops short of the next segment's base (data an older segment lost to a
+   * power loss before it was synced), or the end when it is whole.
+   */
+  firstHole(): number {
+    for (let i = 0; i + 1 < this.segments.length; i++) {
+      const segment = this.segments[i]!;
+      if (segment.base + segment.size < this.segments[i + 1]!.base) return segment.base + segment.size;
+    }
+    return this.endPosition;
+  }
+
   /** Appends `chunks` (`bytes` in all) at the end; a batch never spans two segments. */
   async append(chunks: readonly Buffer[], bytes: number): Promise<void> {
     let last = this.segments.at(-1);

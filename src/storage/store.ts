@@ -122,10 +122,12 @@ export class Store {
     }
     const startAtFirstRecord = new Set<number>();
     let scanFrom = dataLog.earliestPosition;
-    // A checkpoint is trusted only when the data and every index still reach it; otherwise rebuild everything.
+    // A checkpoint is trusted only when the data (without holes) and every index still reach it;
+    // otherwise rebuild everything. After a power loss an older segment may end short of the next.
     const trusted =
       checkpoint !== undefined &&
       checkpoint.dataPosition <= dataLog.endPosition &&
+      dataLog.firstHole() >= checkpoint.dataPosition &&
       [...partitions.values()].every(
         (index) => index.nextOffset >= (checkpoint.endOffsets.get(index.partition) ?? 0),
       );
