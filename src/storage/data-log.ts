@@ -1,7 +1,13 @@
 import * as path from 'node:path';
 import { mkdirDurable, type FileIO } from '../common/file-io.js';
-import { parseSegmentFileName, segmentFileName } from './index-format.js';
-import { closeSegments, readSegment, retireSegment, type SegmentFile } from './segment-file.js';
+import {
+  closeSegments,
+  openSegmentFiles,
+  readSegment,
+  retireSegment,
+  segmentFileName,
+  type SegmentFile,
+} from './segment-file.js';
 import { findContaining } from './sorted-ranges.js';
 
 /** One data segment file: bytes [base, base + size) of a store's data log. */
@@ -26,25 +32,10 @@ export class DataLog {
 
   static async open(io: FileIO, dir: string, segmentBytes: number): Promise<DataLog> {
     await mkdirDurable(io, dir);
-    const bases = (await io.readdir(dir))
-      .map((name) => parseSegmentFileName(name, 'data'))
-      .filter((base): base is number => base !== undefined)
-      .sort((a, b) => a - b);
     const segments: DataSegment[] = [];
-    for (const base of bases) {
-      const filePath = path.join(dir, segmentFileName(base, 'data'));
-      const handle = await io.open(filePath);
-      const size = await handle.size();
-      segments.push({
-        base,
-        filePath,
-        handle,
-        size,
-        lastWriteMs: await io.mtimeMs(filePath),
-        readers: 0,
-        deleted: false,
-        dirty: false,
-      });
+    for (const file of await openSegmentFiles(io, dir, 'data')) {
+      const lastWriteMs = await io.mtimeMs(file.filePath);
+      segments.push({ ...file, lastWriteMs, readers: 0, deleted: false, dirty: false });
     }
     return new DataLog(io, dir, segmentBytes, segments);
   }

@@ -67,14 +67,3 @@ export function entryTimestamp(source: Buffer, at: number): number {
 export function entryDamaged(source: Buffer, at: number): boolean {
   return (viewOf(source).getUint8(at + 27) & damagedFlag) !== 0;
 }
-
-/** 20-digit zero-padded base, TubeMQ's segment naming. */
-export function segmentFileName(base: number, extension: 'data' | 'index'): string {
-  return `${String(base).padStart(20, '0')}.${extension}`;
-}
-
-/** The base of a segment file name, or undefined when the name is not one of ours. */
-export function parseSegmentFileName(name: string, extension: 'data' | 'index'): number | undefined {
-  const match = new RegExp(`^(\\d{20})\\.${extension}$`).exec(name);
-  return match ? Number(match[1]) : undefined;
-}

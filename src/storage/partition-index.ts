@@ -5,11 +5,16 @@ import {
   entryTimestamp,
   isIndexEntryValid,
   indexEntryBytes,
-  parseSegmentFileName,
-  segmentFileName,
   writeIndexEntry,
 } from './index-format.js';
-import { closeSegments, readSegment, retireSegment, type SegmentFile } from './segment-file.js';
+import {
+  closeSegments,
+  openSegmentFiles,
+  readSegment,
+  retireSegment,
+  segmentFileName,
+  type SegmentFile,
+} from './segment-file.js';
 import { findContaining } from './sorted-ranges.js';
 
 interface IndexSegment extends SegmentFile {
@@ -61,17 +66,12 @@ export class PartitionIndex {
     segmentEntries: number,
   ): Promise<PartitionIndex> {
     await mkdirDurable(io, dir);
-    const bases = (await io.readdir(dir))
-      .map((name) => parseSegmentFileName(name, 'index'))
-      .filter((base): base is number => base !== undefined)
-      .sort((a, b) => a - b);
-    const segments: IndexSegment[] = [];
-    for (const base of bases) {
-      const filePath = path.join(dir, segmentFileName(base, 'index'));
-      const handle = await io.open(filePath);
-      const entries = Math.floor((await handle.size()) / indexEntryBytes);
-      segments.push({ base, filePath, handle, entries, readers: 0, deleted: false });
-    }
+    const segments: IndexSegment[] = (await openSegmentFiles(io, dir, 'index')).map(({ size, ...file }) => ({
+      ...file,
+      entries: Math.floor(size / indexEntryBytes),
+      readers: 0,
+      deleted: false,
+    }));
     const index = new PartitionIndex(io, dir, partition, segmentEntries, segments);
     const first = segments[0];
     const last = segments.at(-1);

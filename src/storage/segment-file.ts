@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { FileHandleIO, FileIO } from '../common/file-io.js';
 
 /** What data and index segments share: an open file that readers may still use when it retires. */
@@ -53,4 +54,42 @@ async function removeSegment(io: FileIO, segment: SegmentFile): Promise<void> {
 export async function closeSegments(segments: SegmentFile[]): Promise<void> {
   for (const segment of segments) await segment.handle.close();
   segments.length = 0;
+}
+
+/** 20-digit zero-padded base, TubeMQ's segment naming. */
+export function segmentFileName(base: number, extension: 'data' | 'index'): string {
+  return `${String(base).padStart(20, '0')}.${extension}`;
+}
+
+/** The base of a segment file name, or undefined when the name is not one of ours. */
+export function parseSegmentFileName(name: string, extension: 'data' | 'index'): number | undefined {
+  const match = new RegExp(`^(\\d{20})\\.${extension}$`).exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** A segment file found on disk and opened. */
+export interface OpenedSegmentFile {
+  base: number;
+  filePath: string;
+  handle: FileHandleIO;
+  size: number;
+}
+
+/** Opens every segment file of one kind in `dir`, ordered by base; other files are left alone. */
+export async function openSegmentFiles(
+  io: FileIO,
+  dir: string,
+  extension: 'data' | 'index',
+): Promise<OpenedSegmentFile[]> {
+  const bases = (await io.readdir(dir))
+    .map((name) => parseSegmentFileName(name, extension))
+    .filter((base): base is number => base !== undefined)
+    .sort((a, b) => a - b);
+  const opened: OpenedSegmentFile[] = [];
+  for (const base of bases) {
+    const filePath = path.join(dir, segmentFileName(base, extension));
+    const handle = await io.open(filePath);
+    opened.push({ base, filePath, handle, size: await handle.size() });
+  }
+  return opened;
 }

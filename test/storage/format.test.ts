@@ -13,10 +13,9 @@ import {
   entryTimestamp,
   indexEntryBytes,
   isIndexEntryValid,
-  parseSegmentFileName,
-  segmentFileName,
   writeIndexEntry,
 } from '../../src/storage/index-format.js';
+import { parseSegmentFileName, segmentFileName } from '../../src/storage/segment-file.js';
 import { streamHash } from '../../src/storage/message-encoding.js';
 import {
   checkRecord,
