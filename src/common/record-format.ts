@@ -16,11 +16,14 @@
  *  48  key | attributes (UTF-8 "k=v,k=v") | value
  */
 import { crc32 } from './crc32.js';
+import { maxMessageBytesLimit } from './limits.js';
 import { getU64, setU64, viewOf } from './byte-view.js';
 
 export const recordMagic = 0x31425554;
 export const recordVersion = 1;
 export const recordHeaderBytes = 48;
+/** The largest record that can exist: the largest message any topic allows, plus its header. */
+export const recordBytesMax = maxMessageBytesLimit + recordHeaderBytes;
 const crcStart = 12;
 
 /** The fields of one stored record, as decoded from the data log. */

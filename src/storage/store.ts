@@ -1,30 +1,15 @@
 import * as path from 'node:path';
 import { mkdirDurable, type FileIO } from '../common/file-io.js';
 import { TubeError } from '../common/errors.js';
-import { maxMessageBytesLimit } from '../common/limits.js';
 import { CacheBlock, type AckWaiter } from './cache-block.js';
 import type { CacheMemory } from './cache-memory.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { DataLog } from './data-log.js';
-import {
-  entryDamaged,
-  entryLength,
-  entryPosition,
-  entryStreamHash,
-  indexEntryBytes,
-  isIndexEntryValid,
-} from './index-format.js';
 import type { ResolvedStorageOptions } from './options.js';
 import { PartitionIndex } from './partition-index.js';
 import { recoverStore, type RecoveryReport } from './recovery.js';
-import {
-  checkRecord,
-  recordBytes,
-  recordHeaderBytes,
-  recordHeaderMatches,
-  writeRecord,
-  type EncodableMessage,
-} from '../common/record-format.js';
+import { recordBytes, recordBytesMax, writeRecord, type EncodableMessage } from '../common/record-format.js';
+import { readRecords, type ReadSource } from './store-reads.js';
 import type { AckLevel, RawReadResult, TopicConfig } from './types.js';
 
 /** Counters an engine reports through `stats()`. */
@@ -50,17 +35,10 @@ export interface StoreContext {
   topic: string;
 }
 
-/** The largest record that can exist: the largest message plus its header. */
-const recordBytesMax = maxMessageBytesLimit + recordHeaderBytes;
 /** A waited-on block this big is written at once instead of after the current turn. */
 const eagerFlushBytes = 256 * 1024;
 /** Pending index entries of a partition (64 KiB) worth one write to its index file. */
 const indexWriteEntriesMin = 2048;
-/** Reads that scan more index entries than this per call stop early and let the caller continue. */
-const indexEntriesPerReadMax = 8192;
-/** File reads of neighbouring records merge across gaps up to this size (other partitions' records). */
-const readGapBytesMax = 32 * 1024;
-const readSpanBytesMax = 4 * 1024 * 1024;
 
 /**
  * One storage instance of a topic: a data log shared by its partitions, a per-partition index,
@@ -504,225 +482,28 @@ export class Store {
    * hash without touching bodies), then the records, from the cache or in merged file reads,
    * each checked before it is served. A damaged record is skipped, counted and logged.
    */
-  async readRaw(
+  readRaw(
     index: PartitionIndex,
     offset: number,
     maxBytes: number,
     maxMessages: number,
     streamHashes: ReadonlySet<number> | undefined,
   ): Promise<RawReadResult> {
-    const empty: RawReadResult = {
-      chunks: [],
-      count: 0,
-      nextOffset: offset,
-      latestOffset: index.nextOffset,
-      damagedSkipped: 0,
-    };
-    if (offset === index.nextOffset) return empty;
-    const scanLimit = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
-    const positions: number[] = [];
-    const lengths: number[] = [];
-    const offsets: number[] = [];
-    let damagedSkipped = 0;
-    let nextOffset = offset;
-    let bytes = 0;
-    let scanned = 0;
-    let full = false;
-    // Entries come from a file segment or the pending list, one source per call: go on across them.
-    while (!full && scanned < scanLimit && offset + scanned < index.nextOffset) {
-      const first = offset + scanned;
-      const entries = await index.entries(first, scanLimit - scanned);
-      if (entries.length === 0) break;
-      scanned += entries.length / indexEntryBytes;
-      for (let at = 0; at < entries.length; at += indexEntryBytes) {
-        const entryOffset = first + at / indexEntryBytes;
-        // The entry's CRC is checked where trusting it could lose a record (skipping by hash); a
-        // wrong position or length is caught by the record check, which must match offset and length.
-        if (entryDamaged(entries, at)) {
-          damagedSkipped++;
-          this.reportDamage('damaged record skipped', index.partition, entryOffset, entries, at);
-          nextOffset = entryOffset + 1;
-          continue;
-        }
-        if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
-          if (!isIndexEntryValid(entries, at)) {
-            damagedSkipped++;
-            this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
-          }
-          nextOffset = entryOffset + 1;
-          continue;
-        }
-        const length = entryLength(entries, at);
-        const position = entryPosition(entries, at);
-        if (
-          length < recordHeaderBytes ||
-          length > recordBytesMax ||
-          position + length > this.active.endPosition
-        ) {
-          // Only a damaged entry says this; reading it could allocate gigabytes or read past the log.
-          damagedSkipped++;
-          this.reportDamage('damaged index entry skipped', index.partition, entryOffset, entries, at);
-          nextOffset = entryOffset + 1;
-          continue;
-        }
-        if (positions.length > 0 && bytes + length > maxBytes) {
-          full = true;
-          break;
-        }
-        positions.push(position);
-        lengths.push(length);
-        offsets.push(entryOffset);
-        bytes += length;
-        nextOffset = entryOffset + 1;
-        if (positions.length >= maxMessages) {
-          full = true;
-          break;
-        }
-      }
-    }
-    const result: RawReadResult = {
-      chunks: [],
-      count: 0,
-      nextOffset,
-      latestOffset: index.nextOffset,
-      damagedSkipped,
-    };
-    await this.collectRecords(index, positions, lengths, offsets, result);
-    this.context.counters.damagedRecordsSkipped += result.damagedSkipped;
-    return result;
+    return readRecords(this.readSource, index, offset, maxBytes, maxMessages, streamHashes);
   }
 
-  private async collectRecords(
-    index: PartitionIndex,
-    positions: number[],
-    lengths: number[],
-    offsets: number[],
-    result: RawReadResult,
-  ): Promise<void> {
-    const partition = index.partition;
-    let i = 0;
-    while (i < positions.length) {
-      const position = positions[i]!;
-      if (position >= this.writtenPosition) {
-        // Still in the cache: these bytes were checksummed as they were encoded here.
-        const cached = this.flushing?.contains(position)
-          ? this.flushing.slice(position, lengths[i]!)
-          : this.active.slice(position, lengths[i]!);
-        if (!cached) {
-          // Its batch was rolled back after a failed write while this read waited: end the read here.
-          result.nextOffset = offsets[i]!;
-          return;
-        }
-        this.pushRecord(result, cached, 0, lengths[i]!);
-        i++;
-        continue;
-      }
-      const segment = this.dataLog.segmentFor(position);
-      const segmentEnd = segment ? segment.base + segment.size : position;
-      let last = i;
-      while (
-        last + 1 < positions.length &&
-        positions[last + 1]! < this.writtenPosition &&
-        positions[last + 1]! + lengths[last + 1]! <= segmentEnd &&
-        positions[last + 1]! - (positions[last]! + lengths[last]!) <= readGapBytesMax &&
-        positions[last + 1]! + lengths[last + 1]! - position <= readSpanBytesMax
-      ) {
-        last++;
-      }
-      const span = positions[last]! + lengths[last]! - position;
-      const buffer = await this.dataLog.read(position, span);
-      if (!buffer && position >= this.dataLog.earliestPosition) {
-        // Not removed by retention, so the index entry pointed outside the log: skip it as damaged.
-        result.damagedSkipped++;
-        this.reportDamage('damaged index entry skipped', partition, offsets[i]!, undefined, 0);
-        i++;
-        continue;
-      }
-      if (!buffer) {
-        // Retention removed the segment while this read waited; the caller restarts from earliest.
-        throw new TubeError(
-          'OFFSET_OUT_OF_RANGE',
-          `offset ${offsets[i]} of partition ${partition} was removed by retention`,
-          { details: { earliest: index.earliestOffset, latest: index.nextOffset } },
-        );
-      }
-      let chunkStart = -1;
-      let chunkEnd = -1;
-      for (let k = i; k <= last; k++) {
-        const at = positions[k]! - position;
-        const length = lengths[k]!;
-        // Every record read from disk is checked in full: one whose CRC fails is never served.
-        const valid =
-          checkRecord(buffer, at, length) === length &&
-          recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
-        if (valid && at === chunkEnd) {
-          chunkEnd += length;
-        } else {
-          if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
-          chunkStart = valid ? at : -1;
-          chunkEnd = valid ? at + length : -1;
-        }
-        if (valid) {
-          result.count++;
-          continue;
-        }
-        result.damagedSkipped++;
-        this.context.options.logger.warn(
-          {
-            topic: this.context.topic,
-            store: this.storeId,
-            partition,
-            offset: offsets[k],
-            file: segment?.filePath,
-            position: positions[k]! - (segment?.base ?? 0),
-          },
-          'damaged record skipped (checksum or header mismatch); it is never served',
-        );
-      }
-      if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
-      i = last + 1;
-    }
-  }
-
-  /** Adds a verified record, extending the previous chunk when it directly follows in the same buffer. */
-  private pushRecord(result: RawReadResult, buffer: Buffer, at: number, length: number): void {
-    const previous = result.chunks.at(-1);
-    if (
-      previous &&
-      previous.buffer === buffer.buffer &&
-      previous.byteOffset + previous.length === buffer.byteOffset + at
-    ) {
-      result.chunks[result.chunks.length - 1] = Buffer.from(
-        previous.buffer,
-        previous.byteOffset,
-        previous.length + length,
-      );
-    } else {
-      result.chunks.push(buffer.subarray(at, at + length));
-    }
-    result.count++;
-  }
-
-  private reportDamage(
-    message: string,
-    partition: number,
-    offset: number,
-    entries: Buffer | undefined,
-    at: number,
-  ): void {
-    const entryValid = entries !== undefined && isIndexEntryValid(entries, at);
-    this.context.options.logger.warn(
-      {
-        topic: this.context.topic,
-        store: this.storeId,
-        partition,
-        offset,
-        indexEntryCrcValid: entryValid,
-        position: entryValid ? entryPosition(entries, at) : undefined,
-      },
-      message,
-    );
-  }
+  /** What the read path sees of this store (reads live in store-reads.ts). */
+  private readonly readSource: ReadSource = {
+    dataLog: () => this.dataLog,
+    writtenPosition: () => this.writtenPosition,
+    endPosition: () => this.active.endPosition,
+    cached: (position, length) =>
+      this.flushing?.contains(position)
+        ? this.flushing.slice(position, length)
+        : this.active.slice(position, length),
+    context: () => this.context,
+    storeId: () => this.storeId,
+  };
 
   /**
    * Deletes whole closed segments past the topic's time or size limit, oldest first, and moves
@@ -752,10 +533,6 @@ export class Store {
 
   get bytesOnDisk(): number {
     return this.dataLog.totalBytes;
-  }
-
-  get segmentCount(): number {
-    return this.dataLog.segments.length;
   }
 
   /** Flushes, syncs, writes a clean checkpoint and closes every file. */

@@ -1,0 +1,260 @@
+import { TubeError } from '../common/errors.js';
+import {
+  checkRecord,
+  recordBytesMax,
+  recordHeaderBytes,
+  recordHeaderMatches,
+} from '../common/record-format.js';
+import type { DataLog } from './data-log.js';
+import {
+  entryDamaged,
+  entryLength,
+  entryPosition,
+  entryStreamHash,
+  indexEntryBytes,
+  isIndexEntryValid,
+} from './index-format.js';
+import type { PartitionIndex } from './partition-index.js';
+import type { StoreContext } from './store.js';
+import type { RawReadResult } from './types.js';
+
+/** What the read path needs of a store; functions, because each value may change between awaits. */
+export interface ReadSource {
+  dataLog(): DataLog;
+  /** Data below this position is in the data log's files. */
+  writtenPosition(): number;
+  /** The log end, cached data included: an index entry pointing past it is damaged. */
+  endPosition(): number;
+  /** A view of cached (not yet written) bytes, or undefined when they are gone. */
+  cached(position: number, length: number): Buffer | undefined;
+  context(): StoreContext;
+  storeId(): number;
+}
+
+/** Reads that scan more index entries than this per call stop early and let the caller continue. */
+const indexEntriesPerReadMax = 8192;
+/** File reads of neighbouring records merge across gaps up to this size (other partitions' records). */
+const readGapBytesMax = 32 * 1024;
+const readSpanBytesMax = 4 * 1024 * 1024;
+
+/**
+ * Reads whole records of one partition from `offset`: index entries first (filtered by stream
+ * hash without touching bodies), then the records, from the cache or in merged file reads,
+ * each checked before it is served. A damaged record is skipped, counted and logged.
+ */
+export async function readRecords(
+  source: ReadSource,
+  index: PartitionIndex,
+  offset: number,
+  maxBytes: number,
+  maxMessages: number,
+  streamHashes: ReadonlySet<number> | undefined,
+): Promise<RawReadResult> {
+  const empty: RawReadResult = {
+    chunks: [],
+    count: 0,
+    nextOffset: offset,
+    latestOffset: index.nextOffset,
+    damagedSkipped: 0,
+  };
+  if (offset === index.nextOffset) return empty;
+  const scanLimit = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
+  const positions: number[] = [];
+  const lengths: number[] = [];
+  const offsets: number[] = [];
+  let damagedSkipped = 0;
+  let nextOffset = offset;
+  let bytes = 0;
+  let scanned = 0;
+  let full = false;
+  // Entries come from a file segment or the pending list, one source per call: go on across them.
+  while (!full && scanned < scanLimit && offset + scanned < index.nextOffset) {
+    const first = offset + scanned;
+    const entries = await index.entries(first, scanLimit - scanned);
+    if (entries.length === 0) break;
+    scanned += entries.length / indexEntryBytes;
+    for (let at = 0; at < entries.length; at += indexEntryBytes) {
+      const entryOffset = first + at / indexEntryBytes;
+      // The entry's CRC is checked where trusting it could lose a record (skipping by hash); a
+      // wrong position or length is caught by the record check, which must match offset and length.
+      if (entryDamaged(entries, at)) {
+        damagedSkipped++;
+        reportDamage(source, 'damaged record skipped', index.partition, entryOffset, entries, at);
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      if (streamHashes && !streamHashes.has(entryStreamHash(entries, at))) {
+        if (!isIndexEntryValid(entries, at)) {
+          damagedSkipped++;
+          reportDamage(source, 'damaged index entry skipped', index.partition, entryOffset, entries, at);
+        }
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      const length = entryLength(entries, at);
+      const position = entryPosition(entries, at);
+      if (length < recordHeaderBytes || length > recordBytesMax || position + length > source.endPosition()) {
+        // Only a damaged entry says this; reading it could allocate gigabytes or read past the log.
+        damagedSkipped++;
+        reportDamage(source, 'damaged index entry skipped', index.partition, entryOffset, entries, at);
+        nextOffset = entryOffset + 1;
+        continue;
+      }
+      if (positions.length > 0 && bytes + length > maxBytes) {
+        full = true;
+        break;
+      }
+      positions.push(position);
+      lengths.push(length);
+      offsets.push(entryOffset);
+      bytes += length;
+      nextOffset = entryOffset + 1;
+      if (positions.length >= maxMessages) {
+        full = true;
+        break;
+      }
+    }
+  }
+  const result: RawReadResult = {
+    chunks: [],
+    count: 0,
+    nextOffset,
+    latestOffset: index.nextOffset,
+    damagedSkipped,
+  };
+  await collectRecords(source, index, positions, lengths, offsets, result);
+  source.context().counters.damagedRecordsSkipped += result.damagedSkipped;
+  return result;
+}
+
+async function collectRecords(
+  source: ReadSource,
+  index: PartitionIndex,
+  positions: number[],
+  lengths: number[],
+  offsets: number[],
+  result: RawReadResult,
+): Promise<void> {
+  const partition = index.partition;
+  let i = 0;
+  while (i < positions.length) {
+    const position = positions[i]!;
+    if (position >= source.writtenPosition()) {
+      // Still in the cache: these bytes were checksummed as they were encoded here.
+      const cached = source.cached(position, lengths[i]!);
+      if (!cached) {
+        // Its batch was rolled back after a failed write while this read waited: end the read here.
+        result.nextOffset = offsets[i]!;
+        return;
+      }
+      pushRecord(result, cached, 0, lengths[i]!);
+      i++;
+      continue;
+    }
+    const segment = source.dataLog().segmentFor(position);
+    const segmentEnd = segment ? segment.base + segment.size : position;
+    let last = i;
+    while (
+      last + 1 < positions.length &&
+      positions[last + 1]! < source.writtenPosition() &&
+      positions[last + 1]! + lengths[last + 1]! <= segmentEnd &&
+      positions[last + 1]! - (positions[last]! + lengths[last]!) <= readGapBytesMax &&
+      positions[last + 1]! + lengths[last + 1]! - position <= readSpanBytesMax
+    ) {
+      last++;
+    }
+    const span = positions[last]! + lengths[last]! - position;
+    const buffer = await source.dataLog().read(position, span);
+    if (!buffer && position >= source.dataLog().earliestPosition) {
+      // Not removed by retention, so the index entry pointed outside the log: skip it as damaged.
+      result.damagedSkipped++;
+      reportDamage(source, 'damaged index entry skipped', partition, offsets[i]!, undefined, 0);
+      i++;
+      continue;
+    }
+    if (!buffer) {
+      // Retention removed the segment while this read waited; the caller restarts from earliest.
+      throw new TubeError(
+        'OFFSET_OUT_OF_RANGE',
+        `offset ${offsets[i]} of partition ${partition} was removed by retention`,
+        { details: { earliest: index.earliestOffset, latest: index.nextOffset } },
+      );
+    }
+    let chunkStart = -1;
+    let chunkEnd = -1;
+    for (let k = i; k <= last; k++) {
+      const at = positions[k]! - position;
+      const length = lengths[k]!;
+      // Every record read from disk is checked in full: one whose CRC fails is never served.
+      const valid =
+        checkRecord(buffer, at, length) === length &&
+        recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
+      if (valid && at === chunkEnd) {
+        chunkEnd += length;
+      } else {
+        if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
+        chunkStart = valid ? at : -1;
+        chunkEnd = valid ? at + length : -1;
+      }
+      if (valid) {
+        result.count++;
+        continue;
+      }
+      result.damagedSkipped++;
+      source.context().options.logger.warn(
+        {
+          topic: source.context().topic,
+          store: source.storeId(),
+          partition,
+          offset: offsets[k],
+          file: segment?.filePath,
+          position: positions[k]! - (segment?.base ?? 0),
+        },
+        'damaged record skipped (checksum or header mismatch); it is never served',
+      );
+    }
+    if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
+    i = last + 1;
+  }
+}
+
+/** Adds a verified record, extending the previous chunk when it directly follows in the same buffer. */
+function pushRecord(result: RawReadResult, buffer: Buffer, at: number, length: number): void {
+  const previous = result.chunks.at(-1);
+  if (
+    previous &&
+    previous.buffer === buffer.buffer &&
+    previous.byteOffset + previous.length === buffer.byteOffset + at
+  ) {
+    result.chunks[result.chunks.length - 1] = Buffer.from(
+      previous.buffer,
+      previous.byteOffset,
+      previous.length + length,
+    );
+  } else {
+    result.chunks.push(buffer.subarray(at, at + length));
+  }
+  result.count++;
+}
+
+function reportDamage(
+  source: ReadSource,
+  message: string,
+  partition: number,
+  offset: number,
+  entries: Buffer | undefined,
+  at: number,
+): void {
+  const entryValid = entries !== undefined && isIndexEntryValid(entries, at);
+  source.context().options.logger.warn(
+    {
+      topic: source.context().topic,
+      store: source.storeId(),
+      partition,
+      offset,
+      indexEntryCrcValid: entryValid,
+      position: entryValid ? entryPosition(entries, at) : undefined,
+    },
+    message,
+  );
+}
