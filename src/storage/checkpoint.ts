@@ -35,7 +35,7 @@ export interface Checkpoint {
 
 const slotPath = (dir: string, slot: number) => path.join(dir, `checkpoint.${slot}`);
 
-export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
+function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
   const buffer = Buffer.alloc(headerBytes + checkpoint.endOffsets.size * partitionBytes);
   buffer.writeUInt32LE(checkpointMagic, 0);
   buffer.writeUInt32LE(buffer.length, 4);
@@ -54,7 +54,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
   return buffer;
 }
 
-export function decodeCheckpoint(buffer: Buffer): Checkpoint | undefined {
+function decodeCheckpoint(buffer: Buffer): Checkpoint | undefined {
   if (buffer.length < headerBytes || buffer.readUInt32LE(0) !== checkpointMagic) return undefined;
   const length = buffer.readUInt32LE(4);
   if (length > buffer.length || length < headerBytes || buffer.readUInt8(12) !== checkpointVersion)
