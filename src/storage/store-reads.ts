@@ -50,14 +50,6 @@ export async function readRecords(
   maxMessages: number,
   streamHashes: ReadonlySet<number> | undefined,
 ): Promise<RawReadResult> {
-  const empty: RawReadResult = {
-    chunks: [],
-    count: 0,
-    nextOffset: offset,
-    latestOffset: index.nextOffset,
-    damagedSkipped: 0,
-  };
-  if (offset === index.nextOffset) return empty;
   const scanLimit = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
   const positions: number[] = [];
   const lengths: number[] = [];

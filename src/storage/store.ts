@@ -477,11 +477,7 @@ export class Store {
     await this.checkpointWork;
   }
 
-  /**
-   * Reads whole records of one partition from `offset`: index entries first (filtered by stream
-   * hash without touching bodies), then the records, from the cache or in merged file reads,
-   * each checked before it is served. A damaged record is skipped, counted and logged.
-   */
+  /** Whole checked records of one partition from `offset`: see {@link readRecords}. */
   readRaw(
     index: PartitionIndex,
     offset: number,
