@@ -765,9 +765,12 @@ describe('PowerLossIO model', () => {
     const write = again.writev([Buffer.from('in flight')], 0);
     const sync = again.datasync(); // queued behind the write in the kernel; still not durable
     const loss = second.powerLoss();
-    await assert.rejects(write, { name: 'PowerLost' });
-    await assert.rejects(sync, { name: 'PowerLost' });
-    await loss;
+    // Both rejections must be observed at once: awaiting one first would leave the other unhandled.
+    await Promise.all([
+      assert.rejects(write, { name: 'PowerLost' }),
+      assert.rejects(sync, { name: 'PowerLost' }),
+      loss,
+    ]);
     assert.equal(fs.readFileSync(path.join(dir, 'f'), 'utf8'), '');
   });
 
