@@ -3,3 +3,4 @@ export * from './limits.js';
 export * from './logger.js';
 export * from './units.js';
 export * from './durable-state.js';
+export * from './topic-name.js';

@@ -43,8 +43,27 @@ export type {
   ProduceResponse,
   ProducedMessage,
 } from './messages/produce.js';
-export { isKnownOpcode, opcodeLabel, opcodes, reservedOpcodes } from './opcodes.js';
+export { isKnownOpcode, opcodeLabel, opcodes } from './opcodes.js';
+export { callJson, decodeJson, jsonMessage, jsonPush } from './messages/json-message.js';
+export type { JsonMessage, JsonPush } from './messages/json-message.js';
+export * from './messages/shapes.js';
+export * from './messages/metadata.js';
+export * from './messages/create-topic.js';
+export * from './messages/list-topics.js';
+export * from './messages/describe-topic.js';
+export * from './messages/broker-assignment.js';
+export * from './messages/register-broker.js';
+export * from './messages/broker-heartbeat.js';
+export * from './messages/list-brokers.js';
+export * from './messages/cluster-status.js';
+export * from './messages/commit-offsets.js';
+export * from './messages/fetch-offsets.js';
+export * from './messages/list-offsets.js';
 export type { Opcode, OpcodeName } from './opcodes.js';
 export { socketTransport } from './transport.js';
 export type { Transport } from './transport.js';
 export { protocolVersion } from './version.js';
+export { ProtocolServer } from './server.js';
+export type { ProtocolServerOptions, RequestHandler, Session } from './server.js';
+export { dial, formatAddress, parseAddress, parseAddressList } from './dial.js';
+export type { Address, DialOptions, Dialed } from './dial.js';

@@ -1,5 +1,5 @@
 // One table of opcodes (DESIGN.md §5). A number, once given, is never reused for another message.
-// Reserved numbers are grouped by who serves them so a dump of traffic reads at a glance.
+// Numbers are grouped by who serves them so a dump of traffic reads at a glance.
 
 /** Opcodes this version speaks. A codec file in `messages/` exists for each. */
 export const opcodes = {
@@ -9,33 +9,30 @@ export const opcodes = {
   PRODUCE: 10,
   /** Broker data path: read messages from a partition, possibly long-polling (`messages/fetch.ts`). */
   FETCH: 11,
-} as const;
-
-/**
- * Numbers set aside for the messages that come next, so each later codec file only moves its line
- * into {@link opcodes}. A peer sending one of these today gets BAD_REQUEST, like any unknown opcode.
- */
-export const reservedOpcodes = {
-  /** Broker: store a consumer group's offsets. */
+  /** Broker: store a consumer group's offsets (`messages/commit-offsets.ts`). */
   COMMIT_OFFSETS: 12,
-  /** Broker: read a consumer group's offsets. */
+  /** Broker: read a consumer group's offsets (`messages/fetch-offsets.ts`). */
   FETCH_OFFSETS: 13,
-  /** Master: topics, partitions and the brokers that serve them. */
+  /** Broker: earliest, latest and by-time offsets of partitions (`messages/list-offsets.ts`). */
+  LIST_OFFSETS: 14,
+  /** Master: topics, partitions and the brokers that serve them (`messages/metadata.ts`). */
   METADATA: 20,
-  /** Master admin: create a topic. */
+  /** Master admin: create a topic (`messages/create-topic.ts`). */
   CREATE_TOPIC: 30,
-  /** Master admin: list topics. */
+  /** Master admin: list topics (`messages/list-topics.ts`). */
   LIST_TOPICS: 31,
-  /** Master admin: one topic's configuration and partitions. */
+  /** Master admin: one topic's configuration and partitions (`messages/describe-topic.ts`). */
   DESCRIBE_TOPIC: 32,
-  /** Broker to master: join the cluster. */
+  /** Broker to master: join the cluster (`messages/register-broker.ts`). */
   REGISTER_BROKER: 40,
-  /** Broker to master: liveness and load. */
+  /** Broker to master: liveness and applied metadata (`messages/broker-heartbeat.ts`). */
   BROKER_HEARTBEAT: 41,
-  /** Master admin: registered brokers and their state. */
+  /** Master admin: registered brokers and their state (`messages/list-brokers.ts`). */
   LIST_BROKERS: 42,
-  /** Master admin: leader, standbys and cluster health. */
+  /** Master admin: the master, brokers and counts (`messages/cluster-status.ts`). */
   CLUSTER_STATUS: 43,
+  /** Master to broker, pushed: what the broker serves now (`messages/broker-assignment.ts`). */
+  BROKER_ASSIGNMENT: 44,
 } as const;
 
 /** The name of an opcode this version speaks, e.g. `HELLO`. */
@@ -48,7 +45,7 @@ const nameByOpcode = new Map<number, OpcodeName>(
   (Object.keys(opcodes) as OpcodeName[]).map((name) => [opcodes[name], name]),
 );
 
-/** Whether `opcode` is one this version speaks (reserved numbers are not). */
+/** Whether `opcode` is one this version speaks. */
 export function isKnownOpcode(opcode: number): opcode is Opcode {
   return nameByOpcode.has(opcode);
 }

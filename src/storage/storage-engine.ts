@@ -11,11 +11,11 @@ import { encodeMessage, payloadBytes, streamHash } from './message-encoding.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import type { PartitionIndex } from './partition-index.js';
 import { decodeRecord, recordLengthField } from '../common/record-format.js';
+import { checkTopicName } from '../common/topic-name.js';
 import { Store, type CheckpointSlots, type StoreContext, type StoreCounters } from './store.js';
 import {
   checkAckLevel,
   checkTopicConfig,
-  checkTopicName,
   loadTopicInfos,
   saveTopicInfo,
   topicConfigWithDefaults,

@@ -1,25 +1,10 @@
 import * as path from 'node:path';
 import { TubeError } from '../common/errors.js';
 import { mkdirDurable, writeFileAtomic, type FileIO } from '../common/file-io.js';
-import { partitionsMax, storesMax, topicNameLengthMax } from '../common/limits.js';
+import { partitionsMax, storesMax } from '../common/limits.js';
+import { checkTopicName } from '../common/topic-name.js';
 import { defaultTopicConfig } from './options.js';
 import { ackLevels, type AckLevel, type TopicConfig, type TopicInfo } from './types.js';
-
-const topicNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-/** Topic names become directory names, so only a safe alphabet is allowed. */
-export function checkTopicName(name: unknown): asserts name is string {
-  if (
-    typeof name !== 'string' ||
-    name.length === 0 ||
-    name.length > topicNameLengthMax ||
-    !topicNamePattern.test(name)
-  ) {
-    throw new TubeError('BAD_REQUEST', `invalid topic name ${JSON.stringify(name)}`, {
-      hint: `use 1-${topicNameLengthMax} characters: letters, digits, '.', '_' or '-', starting with a letter or digit`,
-    });
-  }
-}
 
 function checkInteger(value: number, name: string, min: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
