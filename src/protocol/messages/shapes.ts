@@ -15,9 +15,14 @@ export const groupNameSchema = z
   .string()
   .min(1)
   .refine((value) => Buffer.byteLength(value, 'utf8') <= 255, { message: 'must be at most 255 UTF-8 bytes' })
-  .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
+  .refine((value) => ![...value].some(isControlCharacter), {
     message: 'must not contain control characters',
   });
+
+function isControlCharacter(character: string): boolean {
+  const code = character.charCodeAt(0);
+  return code < 0x20 || code === 0x7f;
+}
 
 /** A broker id, 1 to 2^32-1 (0 is never an id, so it can mean "none"). */
 export const brokerIdSchema = z.int().min(1).max(u32Max);
