@@ -43,3 +43,16 @@ export const partitionsMax = 1024;
  * @default 64
  */
 export const storesMax = 64;
+
+/**
+ * Settings a new topic gets when its creator names none (TubeMQ's defaults: three partitions,
+ * one store, seven days of retention, no size limit, no ack floor). Shared by the master, which
+ * fills them in on CREATE_TOPIC, and storage, which applies them to a local topic.
+ */
+export const topicDefaults = {
+  partitions: 3,
+  stores: 1,
+  retentionMs: 168 * 3600_000,
+  retentionBytes: -1,
+  ackFloor: 'memory',
+} as const;

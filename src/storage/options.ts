@@ -1,5 +1,5 @@
 import { nodeFileIO, type FileIO } from '../common/file-io.js';
-import { maxMessageBytesDefault, maxMessageBytesLimit } from '../common/limits.js';
+import { maxMessageBytesDefault, maxMessageBytesLimit, topicDefaults } from '../common/limits.js';
 import { GiB, MiB } from '../common/units.js';
 import type { AckLevel, TopicConfig } from './types.js';
 
@@ -73,13 +73,7 @@ export interface StorageOptions {
 
 export type ResolvedStorageOptions = Required<StorageOptions>;
 
-export const defaultTopicConfig: TopicConfig = {
-  partitions: 3,
-  stores: 1,
-  retentionMs: 168 * 3600_000,
-  retentionBytes: -1,
-  ackFloor: 'memory',
-};
+export const defaultTopicConfig: TopicConfig = { ...topicDefaults };
 
 export function resolveStorageOptions(
   options: StorageOptions,
