@@ -3,6 +3,9 @@
 //   node scripts/test.mjs                        typecheck, lint, then every test/**/*.test.ts (sorted)
 //   node scripts/test.mjs test/a.test.ts ...     only the given files; typecheck and lint are skipped for speed
 //
+// `dist/` is rebuilt first either way: e2e tests run `bin/tubemq` exactly as a user does, and a stale
+// build would test old code.
+//
 // Every step runs even if an earlier one failed, so CI always gets node:test's TAP summary
 // (`# tests N`, `# pass N`, `# fail N`); the exit code is non-zero if any step failed.
 import { spawnSync } from 'node:child_process';
@@ -33,6 +36,7 @@ const given = process.argv.slice(2).map((file) => relative(root, resolve(file)))
 const files = given.length > 0 ? given : findTests();
 const failed = [];
 
+if (!step('build', bin('tsc'), ['-p', 'tsconfig.build.json'])) failed.push('build');
 if (given.length === 0) {
   if (!step('typecheck', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json'])) failed.push('typecheck');
   if (!step('eslint', bin('eslint'), ['.'])) failed.push('eslint');
