@@ -14,6 +14,12 @@ const suites: Record<string, Suite> = {
       '(options: --quick, --json FILE, --only SECTIONS, --reps N)',
     run: async (args) => (await import('./storage.js')).main(args),
   },
+  e2e: {
+    summary:
+      'master + broker processes, one producer and one consumer process over loopback: msg/s vs raw ' +
+      'framing, produce-to-consume latency at 5,000 msg/s (options: --quick, --json FILE, --reps N)',
+    run: async (args) => (await import('./e2e.js')).main(args),
+  },
 };
 
 async function main(argv: string[]): Promise<number> {

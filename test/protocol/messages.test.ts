@@ -30,6 +30,15 @@ describe('error body', () => {
     );
   });
 
+  test('carries the hint for people as details.hint', () => {
+    // Goal: a CLI far from the server can still print the server's hint. Method: round trip one.
+    const sent = new TubeError('NOT_FOUND', 'no topic', { details: { topic: 'a' }, hint: 'create it' });
+    const received = decodeError(encodeError(sent));
+    assert.equal(received.hint, 'create it');
+    assert.deepEqual(received.details, { topic: 'a' });
+    assert.equal(decodeError(encodeError(new TubeError('BUSY', 'x'))).hint, undefined);
+  });
+
   test('encodes empty details as zero bytes', () => {
     // Goal: the common case carries no "{}". Method: golden bytes of an error without details.
     assert.equal(

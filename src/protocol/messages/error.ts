@@ -7,6 +7,9 @@
 //   detailsBytes = u32            ; byte length of details; 0 means no details
 //   details      = UTF-8 JSON object, e.g. {"length":99999999}
 //
+// The error's hint for people travels as the string `details.hint`, so a CLI far from the server
+// can still say what to do.
+//
 // All integers little-endian; nothing may follow details.
 import { type ErrorName, TubeError, errorNameForCode } from '../../common/index.js';
 
@@ -17,7 +20,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Encodes an error as a frame body. A message over 65535 UTF-8 bytes is cut at a character boundary. */
 export function encodeError(error: TubeError): Buffer {
   const message = truncateUtf8(Buffer.from(error.message, 'utf8'), u16Max);
-  const details = encodeDetails(error.details);
+  const details = encodeDetails(
+    error.hint === undefined ? error.details : { ...error.details, hint: error.hint },
+  );
   const body = Buffer.allocUnsafe(fixedBytes + message.byteLength + details.byteLength);
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   view.setUint16(0, error.code, true);
@@ -63,7 +68,11 @@ function decodeOrThrow(body: Buffer): TubeError {
   const details = detailsBytes === 0 ? {} : parseDetails(utf8.decode(body.subarray(detailsAt)));
   const errorName: ErrorName = errorNameForCode(code);
   const known = errorName !== 'INTERNAL' || code === 500;
-  return new TubeError(errorName, message, { details: known ? details : { ...details, unknownCode: code } });
+  const { hint, ...rest } = details;
+  return new TubeError(errorName, message, {
+    details: known ? rest : { ...rest, unknownCode: code },
+    hint: typeof hint === 'string' ? hint : undefined,
+  });
 }
 
 function parseDetails(text: string): Record<string, unknown> {

@@ -1,0 +1,320 @@
+// End-to-end benchmark (`npm run bench -- e2e [--quick] [--reps N] [--json FILE]`).
+//
+// A real master and broker (the built `bin/tubemq`, as child processes on free ports, data in a
+// temp dir), one producer process and one consumer process over loopback TCP, 1 KiB messages,
+// `written` acks. Figures:
+//   - produce and consume throughput, next to a baseline measured in the same run: the same
+//     PRODUCE frames sent over the same loopback to a sink that only splits frames and answers;
+//   - produce→consume latency p50/p99/p99.9 at a fixed 5,000 msg/s.
+// Targets are the issue's (>= 150k msg/s produce, >= 200k msg/s consume, p99 <= 5 ms); a miss is
+// reported, never thrown.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Admin } from '../src/client/index.js';
+import type { ChildJob, ChildResult } from './e2e-child.js';
+import {
+  atLeast,
+  atMost,
+  machineFacts,
+  median,
+  percentile,
+  printFigures,
+  printMachine,
+  sorted,
+  verdict,
+  type Figure,
+} from './report.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const childScript = path.join(root, 'bench', 'e2e-child.ts');
+const tubemq = path.join(root, 'bin', 'tubemq');
+const MB = 1e6;
+const valueBytes = 1024;
+
+interface Sizes {
+  messages: number;
+  reps: number;
+  latencySeconds: number;
+}
+
+const fullSizes: Sizes = { messages: 1_000_000, reps: 3, latencySeconds: 10 };
+const quickSizes: Sizes = { messages: 100_000, reps: 1, latencySeconds: 3 };
+const latencyRatePerSecond = 5000;
+
+/** Ticks of CPU a process has used, from /proc (Linux), to report the broker's share. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function processRssMiB(pid: number): number {
+  try {
+    const line = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((each) => each.startsWith('VmRSS:'));
+    return Number(line?.split(/\s+/)[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Runs one child job; resolves with its results in order (the last one is the final result). */
+function runChild(job: ChildJob, onMessage?: (result: ChildResult) => void): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(childScript, [JSON.stringify(job)], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, NODE_ENV: 'production', TUBEMQ_LOG_LEVEL: 'warn' },
+    });
+    let last: ChildResult | undefined;
+    child.on('message', (message: ChildResult) => {
+      last = message;
+      onMessage?.(message);
+    });
+    child.on('exit', (code) => {
+      if (code === 0 && last !== undefined) resolve(last);
+      else reject(new Error(`bench child ${job.role} exited with code ${code}`));
+    });
+  });
+}
+
+interface Daemon {
+  child: ChildProcess;
+  port: number;
+}
+
+async function startDaemon(args: string[], dataDir: string): Promise<Daemon> {
+  const child = spawn(process.execPath, [tubemq, ...args, '--port', '0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, TUBEMQ_LOG_LEVEL: 'warn' },
+  });
+  const portsFile = path.join(dataDir, 'ports.json');
+  for (let waited = 0; waited < 20_000; waited += 50) {
+    if (child.exitCode !== null) throw new Error(`tubemq ${args.join(' ')} exited with ${child.exitCode}`);
+    try {
+      const ports = JSON.parse(fs.readFileSync(portsFile, 'utf8')) as { port: number };
+      return { child, port: ports.port };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`tubemq ${args.join(' ')} did not write ${portsFile} within 20 s`);
+}
+
+async function stopDaemon(daemon: Daemon): Promise<void> {
+  if (daemon.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => daemon.child.once('exit', resolve));
+  daemon.child.kill('SIGTERM');
+  await exited;
+}
+
+async function measureRaw(messages: number): Promise<number> {
+  let sinkPid = 0;
+  let sinkPort = 0;
+  const sinkReady = new Promise<void>((resolve) => {
+    const child = fork(childScript, [JSON.stringify({ role: 'raw-sink' } satisfies ChildJob)], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    sinkPid = child.pid ?? 0;
+    child.on('message', (message: ChildResult) => {
+      if (message.role === 'raw-sink') {
+        sinkPort = message.port;
+        resolve();
+      }
+    });
+  });
+  await sinkReady;
+  try {
+    const result = await runChild({
+      role: 'raw-send',
+      port: sinkPort,
+      messages,
+      valueBytes,
+      batchMessages: 256,
+      window: 16,
+    });
+    return result.role === 'raw-send' ? result.messages / result.seconds : Number.NaN;
+  } finally {
+    process.kill(sinkPid, 'SIGKILL');
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const sizes = { ...(values.quick ? quickSizes : fullSizes) };
+  if (values.reps !== undefined) sizes.reps = Math.max(1, Number(values.reps));
+  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
+    console.error('error: dist/ is missing; run `npm run build` first');
+    return 2;
+  }
+
+  const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-bench-e2e-'));
+  printMachine(machineFacts(dataRoot));
+  console.log(
+    `e2e: ${sizes.messages.toLocaleString('en-US')} messages of ${valueBytes} B per run, ${sizes.reps} run(s), ` +
+      `latency at ${latencyRatePerSecond} msg/s for ${sizes.latencySeconds} s\n`,
+  );
+  const master = await startDaemon(['master', 'start'], path.join(dataRoot, 'master'));
+  const masters = `127.0.0.1:${master.port}`;
+  const broker = await startDaemon(
+    ['broker', 'start', '--broker-id', '1', '--master', masters],
+    path.join(dataRoot, 'broker'),
+  );
+  const admin = new Admin({ masters });
+  const produced: number[] = [];
+  const consumed: number[] = [];
+  const raw: number[] = [];
+  const brokerCores = { produce: [] as number[], consume: [] as number[] };
+  let brokerRssMiB = 0;
+  try {
+    for (let rep = 0; rep < sizes.reps; rep++) {
+      const topic = `bench-${rep}`;
+      await admin.createTopic(topic, { partitions: 1 });
+      raw.push(await measureRaw(sizes.messages));
+
+      let cpuBefore = processCpuSeconds(broker.child.pid!);
+      const produceResult = await runChild({
+        role: 'produce',
+        masters,
+        topic,
+        messages: sizes.messages,
+        valueBytes,
+        window: 20_000,
+      });
+      if (produceResult.role !== 'produce') throw new Error('unexpected producer result');
+      produced.push(produceResult.messages / produceResult.seconds);
+      brokerCores.produce.push((processCpuSeconds(broker.child.pid!) - cpuBefore) / produceResult.seconds);
+      brokerRssMiB = Math.max(brokerRssMiB, processRssMiB(broker.child.pid!));
+
+      cpuBefore = processCpuSeconds(broker.child.pid!);
+      const consumeResult = await runChild({
+        role: 'consume',
+        masters,
+        topic,
+        group: `bench-group-${rep}`,
+        messages: produceResult.messages,
+      });
+      if (consumeResult.role !== 'consume') throw new Error('unexpected consumer result');
+      consumed.push(consumeResult.messages / consumeResult.seconds);
+      brokerCores.consume.push((processCpuSeconds(broker.child.pid!) - cpuBefore) / consumeResult.seconds);
+      console.log(
+        `run ${rep + 1}: produce ${Math.round(produced.at(-1)!)} msg/s, consume ${Math.round(consumed.at(-1)!)} msg/s, ` +
+          `raw ${Math.round(raw.at(-1)!)} msg/s`,
+      );
+    }
+
+    const latencyTopic = 'bench-latency';
+    await admin.createTopic(latencyTopic, { partitions: 1 });
+    const total = latencyRatePerSecond * sizes.latencySeconds;
+    let consumerReady: () => void = () => {};
+    const ready = new Promise<void>((resolve) => (consumerReady = resolve));
+    const latencyRun = runChild(
+      { role: 'latency-consume', masters, topic: latencyTopic, group: 'bench-latency', messages: total },
+      (message) => {
+        if (message.role === 'ready') consumerReady();
+      },
+    );
+    await ready;
+    await runChild({
+      role: 'paced-produce',
+      masters,
+      topic: latencyTopic,
+      ratePerSecond: latencyRatePerSecond,
+      seconds: sizes.latencySeconds,
+      valueBytes,
+    });
+    const latencyResult = await latencyRun;
+    if (latencyResult.role !== 'latency-consume') throw new Error('unexpected latency result');
+    const latencies = sorted(latencyResult.latenciesMs);
+
+    const rawMedian = median(raw);
+    const produceMedian = median(produced);
+    const consumeMedian = median(consumed);
+    const figures: Figure[] = [
+      { name: 'raw loopback, same frames', metric: 'msg/s', value: rawMedian, runs: raw },
+      {
+        name: 'produce 1 KiB, written acks',
+        metric: 'msg/s',
+        value: produceMedian,
+        runs: produced,
+        target: atLeast(150_000, '>= 150,000'),
+        note: `broker used ${median(brokerCores.produce).toFixed(2)} cores`,
+      },
+      { name: 'produce', metric: 'MB/s', value: (produceMedian * valueBytes) / MB },
+      {
+        name: 'produce / raw loopback',
+        metric: 'ratio',
+        value: produceMedian / rawMedian,
+        format: 'percent',
+      },
+      {
+        name: 'consume 1 KiB, pull group',
+        metric: 'msg/s',
+        value: consumeMedian,
+        runs: consumed,
+        target: atLeast(200_000, '>= 200,000'),
+        note: `broker used ${median(brokerCores.consume).toFixed(2)} cores`,
+      },
+      { name: 'consume', metric: 'MB/s', value: (consumeMedian * valueBytes) / MB },
+      {
+        name: 'consume / raw loopback',
+        metric: 'ratio',
+        value: consumeMedian / rawMedian,
+        format: 'percent',
+      },
+      { name: `latency @ ${latencyRatePerSecond} msg/s`, metric: 'p50 ms', value: percentile(latencies, 50) },
+      {
+        name: `latency @ ${latencyRatePerSecond} msg/s`,
+        metric: 'p99 ms',
+        value: percentile(latencies, 99),
+        target: atMost(5, '<= 5 ms'),
+      },
+      {
+        name: `latency @ ${latencyRatePerSecond} msg/s`,
+        metric: 'p99.9 ms',
+        value: percentile(latencies, 99.9),
+      },
+      { name: 'broker RSS, peak sampled', metric: 'MiB', value: brokerRssMiB },
+    ];
+    printFigures(figures);
+    for (const figure of figures) if (figure.note) console.log(`  ${figure.name}: ${figure.note}`);
+    const jsonFile = values.json ?? path.join(os.tmpdir(), `tubemq-bench-e2e-${Date.now()}.json`);
+    fs.writeFileSync(
+      jsonFile,
+      JSON.stringify(
+        {
+          machine: machineFacts(dataRoot),
+          sizes,
+          figures: figures.map((f) => ({ ...f, verdict: verdict(f) })),
+        },
+        null,
+        2,
+      ),
+    );
+    console.log(`\nresults: ${jsonFile}`);
+    return 0;
+  } finally {
+    await admin.close();
+    await stopDaemon(broker);
+    await stopDaemon(master);
+    fs.rmSync(dataRoot, { recursive: true, force: true });
+  }
+}
