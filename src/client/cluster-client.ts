@@ -1,0 +1,132 @@
+// The plumbing under Admin, Producer and Consumer: the master link, the metadata cache and the
+// broker pool, plus the two questions every data request asks — which broker serves this partition,
+// and what to do when the answer is a retriable error.
+import { TubeError, type Logger, createLogger } from '../common/index.js';
+import type { BrokerInfo, Connection, TopicPartition } from '../protocol/index.js';
+import { BrokerPool } from './broker-pool.js';
+import { MasterLink } from './master-link.js';
+import { MetadataCache } from './metadata-cache.js';
+import type { ResolvedClientOptions } from './options.js';
+import { backoffMs, delay, isRetriable } from './retry.js';
+
+/** Where a partition lives right now. */
+export interface PartitionRoute {
+  broker: BrokerInfo;
+  connection: Connection;
+}
+
+/** Retries a broker request makes for retriable errors unless told otherwise. */
+export const requestRetriesDefault = 5;
+
+/** Shared connections and metadata of one client. */
+export class ClusterClient {
+  readonly options: ResolvedClientOptions;
+  readonly master: MasterLink;
+  readonly metadata: MetadataCache;
+  readonly brokers: BrokerPool;
+  readonly logger: Logger;
+  #closed = false;
+
+  constructor(options: ResolvedClientOptions, component: string) {
+    this.options = options;
+    this.master = new MasterLink(options);
+    this.metadata = new MetadataCache(this.master);
+    this.brokers = new BrokerPool(options);
+    this.logger = createLogger({ name: component });
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The broker serving `topic`/`partition` per the metadata. Rejects NOT_FOUND for an unknown topic
+   * or a partition it does not have, UNAVAILABLE when the broker is unknown or unreachable.
+   */
+  async brokerOf(topic: string, partition: number): Promise<BrokerInfo> {
+    let description = await this.metadata.topic(topic);
+    if (partition >= description.partitions) description = await this.metadata.refresh(topic);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= description.partitions) {
+      throw new TubeError(
+        'NOT_FOUND',
+        `partition ${partition} of topic "${topic}" does not exist (it has ${description.partitions})`,
+        { details: { topic, partition, partitions: description.partitions } },
+      );
+    }
+    const brokerId = description.placement[partition]!;
+    const broker = this.metadata.broker(brokerId);
+    if (broker !== undefined) return broker;
+    await this.metadata.refresh(topic);
+    const refreshed = this.metadata.broker(brokerId);
+    if (refreshed !== undefined) return refreshed;
+    throw new TubeError(
+      'UNAVAILABLE',
+      `broker ${brokerId} serving ${topic}/${partition} is not known to the master`,
+      {
+        details: { topic, partition, brokerId },
+      },
+    );
+  }
+
+  /** The broker serving a partition and a connection to it. */
+  async route(topic: string, partition: number): Promise<PartitionRoute> {
+    if (this.#closed) throw closedError();
+    const broker = await this.brokerOf(topic, partition);
+    return { broker, connection: await this.brokers.get(broker) };
+  }
+
+  /** Groups partitions by the broker serving each, per the (possibly refreshed) metadata. */
+  async byBroker<T extends TopicPartition>(
+    items: readonly T[],
+  ): Promise<Map<number, { broker: BrokerInfo; items: T[] }>> {
+    const groups = new Map<number, { broker: BrokerInfo; items: T[] }>();
+    for (const item of items) {
+      const broker = await this.brokerOf(item.topic, item.partition);
+      let group = groups.get(broker.brokerId);
+      if (group === undefined) {
+        group = { broker, items: [] };
+        groups.set(broker.brokerId, group);
+      }
+      group.items.push(item);
+    }
+    return groups;
+  }
+
+  /**
+   * Runs `attempt` until it succeeds, a non-retriable error comes back, or `retries` retries are
+   * spent. Before each retry the metadata of `topics` is refreshed (the partition may have moved)
+   * and the wait doubles from 100 ms to 2 s.
+   */
+  async withRetries<T>(
+    topics: readonly string[],
+    attempt: () => Promise<T>,
+    retries = requestRetriesDefault,
+  ): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (this.#closed || !isRetriable(error) || tries >= retries) throw error;
+        this.logger.debug({ err: error, tries }, 'retrying after a retriable error');
+        await delay(backoffMs(tries + 1));
+        await this.refreshQuietly(topics);
+      }
+    }
+  }
+
+  /** Refreshes metadata of `topics`, ignoring failures (the next request reports them). */
+  async refreshQuietly(topics: readonly string[]): Promise<void> {
+    await Promise.all(topics.map((topic) => this.metadata.refresh(topic).catch(() => undefined)));
+  }
+
+  /** Closes every connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([this.brokers.close(), this.master.close()]);
+  }
+}
+
+function closedError(): TubeError {
+  return new TubeError('UNAVAILABLE', 'the client is closed');
+}

@@ -1,0 +1,18 @@
+// The client library's public face: Admin, Producer and Consumer, and the shapes they take and return.
+export { Admin } from './admin.js';
+export type { CreateTopicOptions, GroupPartitionOffsets, PartitionOffsets } from './admin.js';
+export { Producer } from './producer.js';
+export type { ProducerOptions, SendOptions, SendResult } from './producer.js';
+export { Consumer } from './consumer.js';
+export type { ConsumerOptions, PartitionPosition, PollOptions } from './consumer.js';
+export type { ConsumedMessage, ConsumerStart } from './consumed-message.js';
+export type { ClientOptions } from './options.js';
+export { masterPortDefault } from './options.js';
+export { murmur2, partitionForKey } from './partitioner.js';
+export type {
+  Address,
+  BrokerInfo,
+  ClusterStatusResponse,
+  ProduceAcks,
+  TopicDescription,
+} from '../protocol/index.js';

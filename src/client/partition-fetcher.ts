@@ -1,0 +1,212 @@
+// Reads one partition for a consumer: one long-poll FETCH in flight at a time, and at most one
+// answer buffered ahead of the application — the next fetch leaves only once the application has
+// taken the buffered messages, so memory stays within one `fetchBytes` answer per partition. It
+// tracks the position (the next offset to hand out) and the latest offset the broker reported.
+import { TubeError } from '../common/index.js';
+import { decodeFetchResponse, encodeFetchRequest, opcodes } from '../protocol/index.js';
+import type { ClusterClient } from './cluster-client.js';
+import { toConsumedMessage, type ConsumedMessage } from './consumed-message.js';
+import { backoffMs, delay, isRetriable } from './retry.js';
+
+/** Where and how one fetcher reads. */
+export interface PartitionFetcherOptions {
+  topic: string;
+  partition: number;
+  /** The first offset to hand out. */
+  offset: number;
+  /** The latest offset known when starting (from LIST_OFFSETS). */
+  latest: number;
+  maxWaitMs: number;
+  fetchBytes: number;
+}
+
+/** The reader of one assigned partition. */
+export class PartitionFetcher {
+  readonly topic: string;
+  readonly partition: number;
+  readonly #cluster: ClusterClient;
+  readonly #options: PartitionFetcherOptions;
+  readonly #onReady: () => void;
+  #position: number;
+  #latest: number;
+  #fetchOffset: number;
+  #buffer: ConsumedMessage[] = [];
+  #bufferAt = 0;
+  // Records skipped inside an answer (damaged, or filtered out) let the position jump from/to.
+  #jumpFrom = -1;
+  #jumpTo = -1;
+  #inflight = false;
+  #failure: TubeError | undefined;
+  #stopped = false;
+  #retries = 0;
+
+  /** @param onReady called whenever messages (or a failure) become available to take */
+  constructor(cluster: ClusterClient, options: PartitionFetcherOptions, onReady: () => void) {
+    this.#cluster = cluster;
+    this.#options = options;
+    this.#onReady = onReady;
+    this.topic = options.topic;
+    this.partition = options.partition;
+    this.#position = options.offset;
+    this.#fetchOffset = options.offset;
+    this.#latest = options.latest;
+  }
+
+  /** The next offset to hand out: what a commit stores. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** The latest offset the broker reported (the offset the next appended message gets). */
+  get latest(): number {
+    return this.#latest;
+  }
+
+  /** Messages buffered and not yet taken. */
+  get available(): number {
+    return this.#buffer.length - this.#bufferAt;
+  }
+
+  /** A non-retriable error that stopped this fetcher, if any. */
+  get failure(): TubeError | undefined {
+    return this.#failure;
+  }
+
+  /** Starts fetching. */
+  start(): void {
+    this.#fetchSoon();
+  }
+
+  /** Stops fetching; an answer still in flight is dropped. */
+  stop(): void {
+    this.#stopped = true;
+    this.#buffer = [];
+    this.#bufferAt = 0;
+  }
+
+  /**
+   * Moves up to `max` buffered messages into `out` without advancing the position (see
+   * {@link delivered}); the next fetch leaves once the buffer is empty. Returns how many moved.
+   */
+  take(max: number, out: ConsumedMessage[]): number {
+    const end = Math.min(this.#buffer.length, this.#bufferAt + max);
+    const moved = end - this.#bufferAt;
+    for (let i = this.#bufferAt; i < end; i++) out.push(this.#buffer[i]!);
+    this.#bufferAt = end;
+    if (this.#bufferAt >= this.#buffer.length) {
+      this.#buffer = [];
+      this.#bufferAt = 0;
+      this.#fetchSoon();
+    }
+    return moved;
+  }
+
+  /** Records that the application has the message at `offset`: the position moves past it. */
+  delivered(offset: number): void {
+    if (offset < this.#position) return;
+    this.#position = offset + 1;
+    if (this.#position === this.#jumpFrom) this.#position = this.#jumpTo;
+  }
+
+  #fetchSoon(): void {
+    if (this.#stopped || this.#inflight || this.#failure !== undefined || this.available > 0) return;
+    this.#inflight = true;
+    void this.#fetch();
+  }
+
+  async #fetch(): Promise<void> {
+    const { topic, partition, maxWaitMs, fetchBytes } = this.#options;
+    const offset = this.#fetchOffset;
+    try {
+      const { connection } = await this.#cluster.route(topic, partition);
+      const body = encodeFetchRequest({
+        topic,
+        partition,
+        offset,
+        maxBytes: fetchBytes,
+        maxWaitMs,
+        streamIds: [],
+      });
+      const frame = await connection.request(opcodes.FETCH, body, {
+        timeoutMs: this.#cluster.options.requestTimeoutMs + maxWaitMs,
+      });
+      if (this.#stopped) return;
+      const answer = decodeFetchResponse(frame.body, { verifyCrc: true });
+      this.#retries = 0;
+      this.#accept(offset, answer.nextOffset, answer.latestOffset, answer.messages, answer.damagedSkipped);
+    } catch (error) {
+      if (this.#stopped) return;
+      await this.#recover(error, offset);
+    } finally {
+      this.#inflight = false;
+    }
+    this.#fetchSoon();
+  }
+
+  #accept(
+    offset: number,
+    nextOffset: number,
+    latest: number,
+    fetched: ReturnType<typeof decodeFetchResponse>['messages'],
+    damagedSkipped: number,
+  ): void {
+    if (damagedSkipped > 0) {
+      this.#cluster.logger.warn(
+        { topic: this.topic, partition: this.partition, offset, damagedSkipped },
+        'skipped damaged records',
+      );
+    }
+    this.#latest = Math.max(latest, nextOffset);
+    this.#fetchOffset = Math.max(nextOffset, offset);
+    const buffer: ConsumedMessage[] = [];
+    for (const message of fetched) {
+      if (message.offset >= offset) buffer.push(toConsumedMessage(this.topic, message));
+    }
+    const lastEnd = buffer.length > 0 ? buffer[buffer.length - 1]!.offset + 1 : offset;
+    if (nextOffset > lastEnd) {
+      if (this.#position === lastEnd) this.#position = nextOffset;
+      else {
+        this.#jumpFrom = lastEnd;
+        this.#jumpTo = nextOffset;
+      }
+    }
+    if (buffer.length > 0) {
+      this.#buffer = buffer;
+      this.#bufferAt = 0;
+      this.#onReady();
+    }
+  }
+
+  async #recover(error: unknown, offset: number): Promise<void> {
+    if (error instanceof TubeError && error.errorName === 'OFFSET_OUT_OF_RANGE') {
+      const earliest = Number(error.details.earliest);
+      const latest = Number(error.details.latest);
+      if (Number.isSafeInteger(earliest) && Number.isSafeInteger(latest)) {
+        // Aged out: continue at the oldest message kept; beyond the end: at the end.
+        const next = offset < earliest ? earliest : latest;
+        this.#cluster.logger.warn(
+          { topic: this.topic, partition: this.partition, offset, next },
+          'offset out of range',
+        );
+        this.#fetchOffset = next;
+        if (this.#position === offset) this.#position = next;
+        this.#latest = latest;
+        return;
+      }
+    }
+    if (isRetriable(error) && !this.#cluster.closed) {
+      this.#retries++;
+      this.#cluster.logger.debug({ err: error, topic: this.topic, partition: this.partition }, 'fetch retry');
+      await delay(backoffMs(this.#retries));
+      await this.#cluster.refreshQuietly([this.topic]);
+      return;
+    }
+    this.#failure =
+      error instanceof TubeError
+        ? error
+        : new TubeError('INTERNAL', `fetch of ${this.topic}/${this.partition} failed: ${String(error)}`, {
+            cause: error,
+          });
+    this.#onReady();
+  }
+}

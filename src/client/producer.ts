@@ -1,0 +1,218 @@
+// The producer: send() charges the message against bounded buffer memory, routes it to a partition
+// and adds it to that partition's batch; batches go out as single PRODUCE requests encoded once. The
+// only promise per message is the one send() returns.
+import { maxFrameBytes, maxMessageBytesLimit, TubeError, KiB, MiB } from '../common/index.js';
+import type { ProduceAcks, ProduceMessage, TopicDescription } from '../protocol/index.js';
+import { BatchSender } from './batch-sender.js';
+import { BufferMemory } from './buffer-memory.js';
+import { ClusterClient, requestRetriesDefault } from './cluster-client.js';
+import { checkMessageFields, messageBytes } from './message-check.js';
+import { integerAtLeast, resolveClientOptions, type ClientOptions } from './options.js';
+import { Partitioner } from './partitioner.js';
+import type { PendingSend, ProducerBatch, SendResult } from './producer-batch.js';
+import { RecordAccumulator } from './record-accumulator.js';
+
+export type { SendResult } from './producer-batch.js';
+
+/** Options of a {@link Producer}. */
+export interface ProducerOptions extends ClientOptions {
+  /** How durable a message is before send() resolves: in memory, written to the OS, or fsynced. Default `'written'`. */
+  acks?: ProduceAcks;
+  /** Milliseconds a batch waits for more messages before it is sent. Default 2. */
+  lingerMs?: number;
+  /** Bytes at which a partition's batch is sent without waiting. Default 256 KiB. */
+  batchBytes?: number;
+  /**
+   * Bytes of messages the producer holds until the broker acknowledges them. When full, send()
+   * waits for room (backpressure) instead of growing memory. Default 32 MiB.
+   */
+  bufferBytesMax?: number;
+  /** Retries of a batch after a retriable error (metadata refreshed, backoff 100 ms doubling to 2 s). Default 5. */
+  retries?: number;
+}
+
+/** Options of one {@link Producer.send}. */
+export interface SendOptions {
+  /** Routes by hash (murmur2) to a partition; messages with one key keep their order. */
+  key?: Buffer | string;
+  /** Sends to exactly this partition; wins over `key`. */
+  partition?: number;
+  /** The stream (TubeMQ msgType) consumers may filter by. */
+  streamId?: string;
+  /** `k=v` attributes; neither keys nor values may contain `,` or `=`. */
+  attributes?: Record<string, string>;
+  /** Milliseconds since the epoch; the broker's clock when absent. */
+  timestamp?: number;
+}
+
+// A single message must fit in one frame with room for the request's own fields.
+const messageBytesMax = Math.min(maxMessageBytesLimit, maxFrameBytes - 64 * KiB);
+
+/**
+ * Sends messages to topics, batching per partition.
+ *
+ * ```ts
+ * const producer = new Producer({ masters: '127.0.0.1:8715' });
+ * const { partition, offset } = await producer.send('orders', 'hello', { key: 'customer-7' });
+ * await producer.close();
+ * ```
+ */
+export class Producer {
+  readonly #cluster: ClusterClient;
+  readonly #retries: number;
+  readonly #partitioner = new Partitioner();
+  readonly #memory: BufferMemory<PendingSend>;
+  readonly #accumulator: RecordAccumulator;
+  // Sends admitted before their topic's metadata arrived, in order, per topic.
+  readonly #awaitingTopic = new Map<string, PendingSend[]>();
+  #outstanding = 0;
+  #idleWaiters: (() => void)[] = [];
+  #closed = false;
+
+  /** Creates a producer; it connects on the first send. Throws BAD_REQUEST for invalid options. */
+  constructor(options: ProducerOptions = {}) {
+    this.#cluster = new ClusterClient(resolveClientOptions(options), 'producer');
+    const acks = options.acks ?? 'written';
+    if (!['memory', 'written', 'fsync'].includes(acks)) {
+      throw new TubeError('BAD_REQUEST', `acks must be memory, written or fsync, got ${String(acks)}`);
+    }
+    this.#retries = integerAtLeast(options.retries ?? requestRetriesDefault, 0, 'retries');
+    const lingerMs = integerAtLeast(options.lingerMs ?? 2, 0, 'lingerMs');
+    const batchBytes = integerAtLeast(options.batchBytes ?? 256 * KiB, 1, 'batchBytes');
+    const bufferBytesMax = integerAtLeast(options.bufferBytesMax ?? 32 * MiB, 1, 'bufferBytesMax');
+    const sender = new BatchSender(this.#cluster, { acks, retries: this.#retries }, (batch) =>
+      this.#settled(batch),
+    );
+    this.#accumulator = new RecordAccumulator(
+      { lingerMs, batchBytes: Math.min(batchBytes, messageBytesMax) },
+      (batch) => sender.send(batch),
+    );
+    this.#memory = new BufferMemory(bufferBytesMax, (send) => this.#route(send));
+  }
+
+  /**
+   * Sends one message. Resolves with its partition and offset once the broker acknowledged it at the
+   * producer's `acks` level; waits first while buffer memory is full. Rejects NOT_FOUND for an unknown
+   * topic or partition, MESSAGE_TOO_LARGE for a message over the limit (other messages are not
+   * affected), BAD_REQUEST for an invalid message or a closed producer, and the last error after
+   * `retries` retries of a retriable one.
+   */
+  send(topic: string, value: Buffer | string, options: SendOptions = {}): Promise<SendResult> {
+    return new Promise<SendResult>((resolve, reject) => {
+      if (this.#closed) throw new TubeError('BAD_REQUEST', 'the producer is closed');
+      const key = options.key === undefined ? undefined : toBuffer(options.key, 'key');
+      const message: ProduceMessage = { value: toBuffer(value, 'value') };
+      if (key !== undefined) message.key = key;
+      if (options.timestamp !== undefined) message.timestamp = options.timestamp;
+      if (options.streamId !== undefined) message.streamId = options.streamId;
+      if (options.attributes !== undefined) message.attributes = options.attributes;
+      checkMessageFields(message, options.partition);
+      const bytes = messageBytes(message);
+      if (bytes > messageBytesMax) {
+        throw new TubeError(
+          'MESSAGE_TOO_LARGE',
+          `message of ${bytes} bytes is over the ${messageBytesMax}-byte limit`,
+          {
+            details: { bytes, maxMessageBytes: messageBytesMax },
+          },
+        );
+      }
+      const partition = options.partition ?? -1;
+      this.#outstanding++;
+      this.#memory.reserve(bytes, { topic, partition, message, key, bytes, resolve, reject });
+    });
+  }
+
+  /** Sends every buffered message now and resolves once all sends made so far are settled. */
+  async flush(): Promise<void> {
+    this.#accumulator.sealAll();
+    if (this.#outstanding === 0) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Flushes, then closes every connection. Later sends reject with BAD_REQUEST. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.flush();
+    await this.#cluster.close();
+  }
+
+  // Admitted by buffer memory: find the topic's partitions, then batch.
+  #route(send: PendingSend): void {
+    const waiting = this.#awaitingTopic.get(send.topic);
+    if (waiting !== undefined) {
+      waiting.push(send);
+      return;
+    }
+    const description = this.#cluster.metadata.cached(send.topic);
+    if (description !== undefined) {
+      this.#place(send, description);
+      return;
+    }
+    this.#awaitingTopic.set(send.topic, [send]);
+    void this.#loadTopic(send.topic);
+  }
+
+  async #loadTopic(topic: string): Promise<void> {
+    let description: TopicDescription | undefined;
+    let failure: unknown;
+    try {
+      description = await this.#cluster.withRetries(
+        [],
+        () => this.#cluster.metadata.topic(topic),
+        this.#retries,
+      );
+    } catch (error) {
+      failure = error;
+    }
+    const waiting = this.#awaitingTopic.get(topic) ?? [];
+    this.#awaitingTopic.delete(topic);
+    for (const send of waiting) {
+      if (description === undefined) this.#fail(send, failure);
+      else this.#place(send, description);
+    }
+  }
+
+  #place(send: PendingSend, description: TopicDescription): void {
+    if (send.partition >= description.partitions) {
+      this.#fail(
+        send,
+        new TubeError(
+          'NOT_FOUND',
+          `partition ${send.partition} of topic "${send.topic}" does not exist (it has ${description.partitions})`,
+          { details: { topic: send.topic, partition: send.partition, partitions: description.partitions } },
+        ),
+      );
+      return;
+    }
+    if (send.partition < 0)
+      send.partition = this.#partitioner.choose(send.topic, description.partitions, send.key);
+    this.#accumulator.append(send);
+  }
+
+  #fail(send: PendingSend, error: unknown): void {
+    send.reject(error instanceof Error ? error : new TubeError('INTERNAL', String(error)));
+    this.#release(send.bytes, 1);
+  }
+
+  #settled(batch: ProducerBatch): void {
+    this.#release(batch.bytes, batch.sends.length);
+  }
+
+  #release(bytes: number, sends: number): void {
+    this.#outstanding -= sends;
+    this.#memory.release(bytes);
+    if (this.#outstanding === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+}
+
+function toBuffer(value: Buffer | string, what: string): Buffer {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (Buffer.isBuffer(value)) return value;
+  throw new TubeError('BAD_REQUEST', `message ${what} must be a string or Buffer`);
+}

@@ -1,0 +1,114 @@
+// Collects messages into per-partition batches and hands batches to the sender. A batch leaves when
+// it reaches `batchBytes` or has lingered `lingerMs`; each partition has at most one request in
+// flight, so batches of a partition land in the order they were sent (retries cannot overtake) and
+// messages arriving meanwhile gather into the next, fuller batch.
+import { produceLimits } from '../protocol/index.js';
+import { ProducerBatch, type PendingSend } from './producer-batch.js';
+
+/** How the accumulator forms batches. */
+export interface AccumulatorOptions {
+  /** Milliseconds a batch waits for more messages; 0 sends on the next timer tick. */
+  lingerMs: number;
+  /** A batch this large leaves at once. */
+  batchBytes: number;
+}
+
+interface PartitionQueue {
+  open: ProducerBatch | undefined;
+  ready: ProducerBatch[];
+  inflight: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Per-partition batching with one request in flight per partition. */
+export class RecordAccumulator {
+  readonly #options: AccumulatorOptions;
+  readonly #dispatch: (batch: ProducerBatch) => Promise<void>;
+  readonly #queues = new Map<string, PartitionQueue>();
+
+  /** @param dispatch sends one batch; must settle every send in it and never reject */
+  constructor(options: AccumulatorOptions, dispatch: (batch: ProducerBatch) => Promise<void>) {
+    this.#options = options;
+    this.#dispatch = dispatch;
+  }
+
+  /** Adds a routed message (its `partition` is set) to its partition's open batch. */
+  append(send: PendingSend): void {
+    const key = `${send.topic}\u0000${send.partition}`;
+    let queue = this.#queues.get(key);
+    if (queue === undefined) {
+      queue = { open: undefined, ready: [], inflight: false, timer: undefined };
+      this.#queues.set(key, queue);
+    }
+    let open = queue.open;
+    if (
+      open !== undefined &&
+      (open.bytes + send.bytes > this.#options.batchBytes ||
+        open.sends.length >= produceLimits.messageCountMax)
+    ) {
+      this.#seal(queue);
+      open = undefined;
+    }
+    if (open === undefined) {
+      open = new ProducerBatch(send.topic, send.partition);
+      queue.open = open;
+      this.#startLinger(queue, open);
+    }
+    open.add(send);
+    if (open.bytes >= this.#options.batchBytes) this.#seal(queue);
+  }
+
+  /** Sends every open batch now (as soon as its partition has no request in flight). */
+  sealAll(): void {
+    for (const queue of this.#queues.values()) {
+      if (queue.open !== undefined) this.#seal(queue);
+    }
+  }
+
+  /** Batches not yet answered, open or queued or in flight. */
+  get pendingBatches(): number {
+    let count = 0;
+    for (const queue of this.#queues.values()) {
+      count += queue.ready.length + (queue.open === undefined ? 0 : 1) + (queue.inflight ? 1 : 0);
+    }
+    return count;
+  }
+
+  #startLinger(queue: PartitionQueue, batch: ProducerBatch): void {
+    const expire = (): void => {
+      queue.timer = undefined;
+      if (queue.open !== batch) return;
+      // With a request in flight the batch could not leave anyway; let it fill up until it can.
+      if (queue.inflight) batch.lingerExpired = true;
+      else this.#seal(queue);
+    };
+    queue.timer = setTimeout(expire, this.#options.lingerMs);
+  }
+
+  #seal(queue: PartitionQueue): void {
+    if (queue.timer !== undefined) {
+      clearTimeout(queue.timer);
+      queue.timer = undefined;
+    }
+    if (queue.open !== undefined) {
+      queue.ready.push(queue.open);
+      queue.open = undefined;
+    }
+    this.#pump(queue);
+  }
+
+  #pump(queue: PartitionQueue): void {
+    if (queue.inflight) return;
+    if (queue.ready.length === 0 && queue.open?.lingerExpired) {
+      this.#seal(queue);
+      return;
+    }
+    const batch = queue.ready.shift();
+    if (batch === undefined) return;
+    queue.inflight = true;
+    void this.#dispatch(batch).finally(() => {
+      queue.inflight = false;
+      this.#pump(queue);
+    });
+  }
+}
