@@ -4,3 +4,4 @@ export * from './logger.js';
 export * from './units.js';
 export * from './durable-state.js';
 export * from './topic-name.js';
+export * from './data-dir-lock.js';

@@ -1,0 +1,85 @@
+// What the master keeps durable (DESIGN.md §6): topics with their placement, the brokers it has
+// ever seen, and the metadata version. This file is the data and its change log format only; the
+// files are handled by meta-store.ts.
+import { z } from 'zod';
+import {
+  brokerIdSchema,
+  hostSchema,
+  offsetSchema,
+  portSchema,
+  topicDescriptionSchema,
+} from '../protocol/index.js';
+import type { TopicDescription } from '../protocol/index.js';
+
+/** A broker the master has seen register: where it said it listens and when it first came. */
+export interface KnownBroker {
+  brokerId: number;
+  host: string;
+  port: number;
+  /** When it first registered, ms since the epoch. */
+  registeredAtMs: number;
+}
+
+/** The master's durable metadata, in memory. */
+export interface MetaState {
+  /** Grows by one with every change; brokers report the version they have applied. */
+  version: number;
+  topics: Map<string, TopicDescription>;
+  brokers: Map<number, KnownBroker>;
+}
+
+const knownBrokerSchema = z.object({
+  brokerId: brokerIdSchema,
+  host: hostSchema,
+  port: portSchema,
+  registeredAtMs: offsetSchema,
+});
+
+// Each change carries the version it brings the state to, so replay gives the same version
+// whatever was compacted before.
+const metaChangeSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('topic-created'), version: offsetSchema, topic: topicDescriptionSchema }),
+  z.object({ type: z.literal('broker-saved'), version: offsetSchema, broker: knownBrokerSchema }),
+]);
+
+/** One logged change (a line of meta.wal). */
+export type MetaChange = z.infer<typeof metaChangeSchema>;
+
+const snapshotSchema = z.object({
+  version: offsetSchema,
+  topics: z.array(topicDescriptionSchema),
+  brokers: z.array(knownBrokerSchema),
+});
+
+/** The state before the first change. */
+export function initialMetaState(): MetaState {
+  return { version: 0, topics: new Map(), brokers: new Map() };
+}
+
+/** Applies one change in place (also during replay, so it must be deterministic). */
+export function applyMetaChange(state: MetaState, change: MetaChange): void {
+  if (change.type === 'topic-created') state.topics.set(change.topic.name, change.topic);
+  else state.brokers.set(change.broker.brokerId, change.broker);
+  state.version = Math.max(state.version, change.version);
+}
+
+/** The state as the JSON of meta.json. */
+export function serializeMetaState(state: MetaState): z.infer<typeof snapshotSchema> {
+  return { version: state.version, topics: [...state.topics.values()], brokers: [...state.brokers.values()] };
+}
+
+/** Rebuilds the state from meta.json; throws (a damaged snapshot) when it does not validate. */
+export function deserializeMetaState(json: unknown): MetaState {
+  const snapshot = snapshotSchema.parse(json);
+  return {
+    version: snapshot.version,
+    topics: new Map(snapshot.topics.map((topic) => [topic.name, topic])),
+    brokers: new Map(snapshot.brokers.map((broker) => [broker.brokerId, broker])),
+  };
+}
+
+/** Validates a change read back from meta.wal; undefined when it is not one this code writes. */
+export function readMetaChange(json: unknown): MetaChange | undefined {
+  const result = metaChangeSchema.safeParse(json);
+  return result.success ? result.data : undefined;
+}
