@@ -1,0 +1,95 @@
+// FETCH: read whole stored records from an offset and send them uncopied. A fetch at the log end
+// parks until an append to its partition completes or maxWaitMs passes (long-poll, no sleeping).
+import { fetchBytesMaxDefault, MiB } from '../../common/index.js';
+import {
+  decodeFetchRequest,
+  encodeFetchResponse,
+  type FetchRequest,
+  type Frame,
+  type Session,
+} from '../../protocol/index.js';
+import type { RawReadResult, ReadOptions } from '../../storage/index.js';
+import type { BrokerContext } from '../context.js';
+import type { WakeReason } from '../fetch-waiters.js';
+
+/** Bytes one answer may carry, below the frame limit with room for the header. */
+const fetchBytesCap = 16 * MiB - 64;
+/** Longest park; also keeps setTimeout inside its 2^31 ms range. */
+const maxWaitMsCap = 300_000;
+
+/** Serves one FETCH request: at once when data exists, else when it lands or maxWaitMs passes. */
+export function handleFetch(context: BrokerContext, frame: Frame, session: Session): Promise<Buffer[]> {
+  const request = decodeFetchRequest(frame.body);
+  const { topic, partition, offset } = request;
+  context.hosting.check(topic, partition);
+  const options = readOptions(request);
+  // Offsets past the end or below the earliest are refused by readRaw (OFFSET_OUT_OF_RANGE with
+  // {earliest, latest}); only a fetch exactly at the end has something to wait for.
+  if (
+    request.maxWaitMs === 0 ||
+    context.closing ||
+    offset !== context.storage.latestOffset(topic, partition)
+  ) {
+    return context.storage.readRaw(topic, partition, offset, options).then(encodeRead);
+  }
+  return new Promise<Buffer[]>((resolve, reject) => {
+    const deadline = Date.now() + Math.min(request.maxWaitMs, maxWaitMsCap);
+    const park = (at: number): void => {
+      if (session.onClose === undefined) session.onClose = () => context.waiters.dropOwner(session);
+      context.waiters.add(
+        {
+          topic,
+          partition,
+          owner: session,
+          settle: (reason: WakeReason) => {
+            if (reason !== 'data') {
+              resolve(emptyAnswer(context, topic, partition, at));
+              return;
+            }
+            context.storage.readRaw(topic, partition, at, options).then((result) => {
+              // Every new record was filtered out by stream: keep waiting from past them.
+              const left = deadline - Date.now();
+              if (result.count === 0 && left > 0 && !context.closing) {
+                try {
+                  park(result.nextOffset);
+                } catch (error) {
+                  reject(error instanceof Error ? error : new Error(String(error)));
+                }
+                return;
+              }
+              resolve(encodeRead(result));
+            }, reject);
+          },
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+    };
+    park(offset);
+  });
+}
+
+function readOptions(request: FetchRequest): ReadOptions {
+  const maxBytes = request.maxBytes > 0 ? Math.min(request.maxBytes, fetchBytesCap) : fetchBytesMaxDefault;
+  return request.streamIds.length > 0 ? { maxBytes, streamIds: request.streamIds } : { maxBytes };
+}
+
+function encodeRead(result: RawReadResult): Buffer[] {
+  // The chunks are storage's own buffers; encodeFetchResponse puts a header in front, no copy.
+  return encodeFetchResponse({
+    nextOffset: result.nextOffset,
+    latestOffset: result.latestOffset,
+    count: result.count,
+    damagedSkipped: result.damagedSkipped,
+    chunks: result.chunks,
+  });
+}
+
+function emptyAnswer(context: BrokerContext, topic: string, partition: number, offset: number): Buffer[] {
+  let latestOffset = offset;
+  try {
+    latestOffset = context.storage.latestOffset(topic, partition);
+  } catch {
+    // Storage is closing under us; the offset we waited at is still a true lower bound.
+  }
+  return encodeFetchResponse({ nextOffset: offset, latestOffset, count: 0, damagedSkipped: 0, chunks: [] });
+}
