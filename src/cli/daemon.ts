@@ -198,6 +198,8 @@ export async function detach(
   const files = daemonFiles(role, dataDir);
   await mkdir(resolve(dataDir), { recursive: true });
   const log = await open(files.log, 'a');
+  // Only what this child writes is shown if it fails, not earlier runs' lines.
+  const logStart = (await log.stat()).size;
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot tell which script to re-run');
   const args = process.argv.slice(2).filter((arg) => arg !== '--detach');
@@ -220,13 +222,11 @@ export async function detach(
       const ports = await readJson(files.ports);
       if (ports !== undefined && ports.pid === child.pid) return ports;
       if (exited !== undefined || Date.now() > deadline) {
-        const tail = await logTail(files.log, 20);
+        const tail = await logTail(files.log, logStart, 20);
         const { TubeError } = await import('../common/errors.js');
         const reason = exited === undefined ? `did not start within ${timeoutMs} ms` : `exited (${exited})`;
         if (exited === undefined && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-        throw new TubeError('INTERNAL', `the ${role} ${reason}; last lines of ${files.log}:\n${tail}`, {
-          hint: `run it without --detach to see its output`,
-        });
+        throw new TubeError('INTERNAL', `the ${role} ${reason}; it wrote to ${files.log}:\n${tail}`);
       }
       await sleep(50);
     }
@@ -235,9 +235,9 @@ export async function detach(
   }
 }
 
-async function logTail(path: string, lines: number): Promise<string> {
+async function logTail(path: string, from: number, lines: number): Promise<string> {
   try {
-    const text = await readFile(path, 'utf8');
+    const text = (await readFile(path)).subarray(from).toString('utf8');
     return text.trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
