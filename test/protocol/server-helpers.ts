@@ -1,7 +1,7 @@
 // Shared by the server tests: a ProtocolServer on a free loopback port whose log lines are kept,
 // and a raw socket client that sends any bytes and collects the frames that come back.
 import * as net from 'node:net';
-import { createLogger } from '../../src/common/index.js';
+import { type Logger, createLogger } from '../../src/common/index.js';
 import {
   type Frame,
   FrameDecoder,
@@ -23,17 +23,23 @@ export interface TestServer {
   logs: LogLine[];
 }
 
+/** A logger at info level whose lines are kept, parsed, in `logs`. */
+export function capturingLogger(name = 'test-server'): { logger: Logger; logs: LogLine[] } {
+  const logs: LogLine[] = [];
+  const logger = createLogger({
+    name,
+    level: 'info',
+    destination: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) },
+  });
+  return { logger, logs };
+}
+
 /** Starts a ProtocolServer on 127.0.0.1, any free port, logging at info into `logs`. */
 export async function startServer(
   handlers: ReadonlyMap<number, RequestHandler>,
   options: Partial<Omit<ProtocolServerOptions, 'handlers' | 'logger'>> = {},
 ): Promise<TestServer> {
-  const logs: LogLine[] = [];
-  const logger = createLogger({
-    name: 'test-server',
-    level: 'info',
-    destination: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) },
-  });
+  const { logger, logs } = capturingLogger();
   const server = new ProtocolServer({ role: 'broker', serverId: 'broker-1', ...options, handlers, logger });
   const port = await server.listen('127.0.0.1', 0);
   return { server, port, logs };
