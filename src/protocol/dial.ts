@@ -66,7 +66,8 @@ export function formatAddress(address: Address): string {
  */
 export function parseAddress(text: string, defaultPort?: number): Address {
   const trimmed = text.trim();
-  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(trimmed) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(trimmed);
+  // No whitespace in a host: "my host:80" is a typo to report here, not a name to look up and fail on.
+  const match = /^\[([^\]\s]+)\](?::(\d+))?$/.exec(trimmed) ?? /^([^\s:[\]]+)(?::(\d+))?$/.exec(trimmed);
   const host = match?.[1];
   const portText = match?.[2];
   const port = portText === undefined ? defaultPort : Number(portText);

@@ -154,11 +154,21 @@ export class ProtocolServer {
     }
     if (result instanceof Promise) {
       result.then(
-        (body) => session.connection.respond(frame, body),
+        (body) => this.#answer(frame, session, body),
         (error: unknown) => this.#fail(frame, session, error),
       );
     } else {
-      session.connection.respond(frame, result);
+      this.#answer(frame, session, result);
+    }
+  }
+
+  // Answering can throw too (a body over the frame limit); inside a promise callback that throw
+  // would be an unhandled rejection, which ends the process, so it is answered INTERNAL instead.
+  #answer(frame: Frame, session: Session, body: Buffer | readonly Buffer[]): void {
+    try {
+      session.connection.respond(frame, body);
+    } catch (error) {
+      this.#fail(frame, session, error);
     }
   }
 

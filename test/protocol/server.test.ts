@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { after, describe, test } from 'node:test';
-import { TubeError, createLogger, isTubeError } from '../../src/common/index.js';
+import { TubeError, createLogger, isTubeError, maxFrameBytes } from '../../src/common/index.js';
 import {
   type Connection,
   type RequestHandler,
@@ -271,6 +271,37 @@ describe('ProtocolServer: handlers', () => {
     assert.match(String(errors[0]!.remoteAddress), /^127\.0\.0\.1:\d+$/);
   });
 
+  test('an answer over the frame limit becomes INTERNAL and is logged, sync or async, and the process survives', async () => {
+    // Goal: a handler bug that builds an oversize body cannot take the daemon down. Before the fix,
+    // the async case threw inside a promise callback: an unhandled rejection, which ends the process.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const huge = Buffer.alloc(maxFrameBytes);
+      const { port, logs } = await serve([
+        [opcodes.LIST_TOPICS, () => huge],
+        [opcodes.LIST_BROKERS, () => Promise.resolve(huge)],
+        [opcodes.METADATA, metadataHandler],
+      ]);
+      const connection = await connect(port);
+      await rejectsWith(connection.request(opcodes.LIST_TOPICS, Buffer.from('{}')), 'INTERNAL');
+      await rejectsWith(
+        connection.request(opcodes.LIST_BROKERS, Buffer.from('{}')),
+        'INTERNAL',
+        /^LIST_BROKERS failed on the server$/,
+      );
+      assert.equal((await callJson(connection, metadataMessage, metadataRequest)).topics.length, 1);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+      const errors = logs.filter((line) => line.level === 50);
+      assert.equal(errors.length, 2);
+      for (const line of errors) assert.match((line.err as { message: string }).message, /exceeds the limit/);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   test('an opcode this server has no handler for: BAD_REQUEST, that connection closes, another keeps working', async () => {
     // Goal: a client speaking to the wrong daemon is cut off cleanly and alone. Method: a broker
     // with only METADATA gets CREATE_TOPIC from one client while a second client keeps asking.
@@ -513,6 +544,9 @@ describe('addresses', () => {
       '::1',
       '::1:80',
       '[::1',
+      'my host:80',
+      '[::1 ]:80',
+      'h\t:80',
       '[::1]:',
       '[]:80',
       'a:1:2',

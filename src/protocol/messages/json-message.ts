@@ -109,6 +109,15 @@ export function decodeJson<T>(schema: z.ZodType<T>, body: Buffer, what: string):
   return result.data;
 }
 
+// Enough to fix a request by; 10,000 bad entries would otherwise make a 20 KB request answer with
+// an error about 35 times its size.
+const issuesDescribedMax = 10;
+
 function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  const { issues } = error;
+  const described = issues
+    .slice(0, issuesDescribedMax)
+    .map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  if (issues.length > issuesDescribedMax) described.push(`and ${issues.length - issuesDescribedMax} more`);
+  return described;
 }
