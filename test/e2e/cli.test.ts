@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { execa } from 'execa';
 import {
+  cliEnv,
   closedPort,
   removeDir,
   shell,
@@ -11,7 +13,9 @@ import {
   startMaster,
   tempDir,
   tubemq,
+  readPorts,
   tubemqBin,
+  waitFor,
   type Daemon,
 } from './helpers.js';
 
@@ -210,6 +214,31 @@ describe('tubemq CLI against a master and a broker', () => {
     assert.match(status.stdout, /master is running \(pid \d+\) on 127\.0\.0\.1:\d+/);
   });
 
+  test('Ctrl-C while consuming: commits what was printed, exits 130', async () => {
+    const child = execa(
+      process.execPath,
+      [tubemqBin, ...m, 'consume', 'orders', '--group', 'interrupted', '--offset', 'earliest'],
+      { reject: false, env: cliEnv, extendEnv: true, stdin: 'ignore', timeout: 20_000 },
+    );
+    let printed = 0;
+    await new Promise<void>((done) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        printed += chunk.toString('utf8').split('\n').length - 1;
+        if (printed >= 1000) done();
+      });
+    });
+    child.kill('SIGINT');
+    const result = await child;
+    assert.equal(result.exitCode, 130, String(result.stderr));
+    assert.match(String(result.stderr), /Processed a total of \d+ messages/);
+    const offsets = await tubemq([...m, 'offset', 'show', 'orders', '--group', 'interrupted', '--json']);
+    const rows = JSON.parse(offsets.stdout) as { lag: number }[];
+    assert.ok(
+      rows.every((row) => row.lag === 0),
+      offsets.stdout,
+    );
+  });
+
   test('broker --detach, status and stop through the pid file', async () => {
     const dataDir = join(root, 'broker-2');
     const started = await tubemq([
@@ -239,5 +268,40 @@ describe('tubemq CLI against a master and a broker', () => {
     const gone = await tubemq(['broker', 'status', '--data-dir', dataDir]);
     assert.equal(gone.exitCode, 3);
     assert.match(gone.stdout, /broker is not running/);
+  });
+});
+
+describe('tubemq start (master + broker in one process)', () => {
+  test('--detach prints where it listens; serves topics; stops through tubemq.pid', async () => {
+    const dataDir = await tempDir();
+    try {
+      const started = await tubemq([
+        'start',
+        '--data-dir',
+        dataDir,
+        '--port',
+        '0',
+        '--broker-port',
+        '0',
+        '--detach',
+      ]);
+      assert.equal(started.exitCode, 0, started.stderr);
+      assert.match(started.stdout, /master 127\.0\.0\.1:\d+, broker 127\.0\.0\.1:\d+/);
+      assert.match(started.stderr, /stop it with/);
+      const ports = (await readPorts(dataDir)) as {
+        pid: number;
+        master: { port: number };
+        broker: { port: number };
+      };
+      const m = ['-m', `127.0.0.1:${ports.master.port}`];
+      assert.equal((await tubemq([...m, 'topic', 'create', 'quick', '--partitions', '1'])).exitCode, 0);
+      assert.equal((await tubemq([...m, 'produce', 'quick', 'hello'])).exitCode, 0);
+      const consumed = await tubemq([...m, 'consume', 'quick', '--from-beginning', '--exit-at-end']);
+      assert.equal(consumed.stdout, 'hello');
+      process.kill(ports.pid, 'SIGTERM');
+      await waitFor(async () => (await readPorts(dataDir)) === undefined, 10_000, 'tubemq start to stop');
+    } finally {
+      await removeDir(dataDir);
+    }
   });
 });
