@@ -268,8 +268,17 @@ export class Connection {
       this.respondError(frame, new TubeError('BAD_REQUEST', 'this endpoint serves no requests'));
       return;
     }
+    // Both mean the peer does not speak this protocol (or sends garbage that happens to frame):
+    // answer once so it learns why, then hang up rather than guess at what follows.
     if (!isKnownOpcode(frame.opcode)) {
-      this.respondError(frame, new TubeError('BAD_REQUEST', `unknown opcode ${frame.opcode}`));
+      this.#refuse(frame, new TubeError('BAD_REQUEST', `unknown opcode ${frame.opcode}`));
+      return;
+    }
+    if (frame.correlationId === 0) {
+      this.#refuse(
+        frame,
+        new TubeError('BAD_REQUEST', 'correlation id 0 is reserved for pushes and connection errors'),
+      );
       return;
     }
     try {
@@ -282,6 +291,11 @@ export class Connection {
           : new TubeError('INTERNAL', 'request handler failed', { cause: error }),
       );
     }
+  }
+
+  #refuse(frame: Frame, error: TubeError): void {
+    this.respondError(frame, error);
+    this.close(error);
   }
 
   #shutDown(error?: Error): void {

@@ -126,6 +126,8 @@ describe('Connection over a loopback socket', () => {
       /request handler failed/,
     );
     await rejectsWith(client.request(99, Buffer.alloc(0)), 'BAD_REQUEST', /unknown opcode 99/);
+    // An unknown opcode means the peer does not speak this protocol: the server hangs up after answering.
+    while (!client.closed) await new Promise((resolve) => setImmediate(resolve));
   });
 
   test('a connection without a request handler answers BAD_REQUEST', async () => {

@@ -321,10 +321,9 @@ describe('ProtocolServer: handlers', () => {
     assert.equal(logs.filter((line) => line.msg === 'closed a connection that sent bad bytes').length, 1);
   });
 
-  test('an opcode no version knows is answered BAD_REQUEST naming it; other clients are unaffected', async () => {
-    // Goal: a frame from the future or from garbage gets a precise answer. Method: opcode 999 after
-    // HELLO from a raw socket. (Connection answers unknown opcodes itself, before the server's
-    // handlers, so this checks the answer and the other client, not who closes.)
+  test('an opcode no version knows is answered BAD_REQUEST naming it, then closed; other clients are unaffected', async () => {
+    // Goal: a frame from the future or from garbage gets a precise answer and a hang-up. Method:
+    // opcode 999 after HELLO from a raw socket; the answer, the close, and the other client.
     const { port } = await serve([[opcodes.METADATA, metadataHandler]]);
     const good = await connect(port);
     const client = await rawConnect(port);
@@ -335,7 +334,7 @@ describe('ProtocolServer: handlers', () => {
     const error = decodeError(answer!.body);
     assert.equal(error.errorName, 'BAD_REQUEST');
     assert.equal(error.message, 'unknown opcode 999');
-    client.socket.destroy();
+    await client.closed;
     assert.equal((await callJson(good, metadataMessage, metadataRequest)).topics.length, 1);
   });
 
