@@ -240,7 +240,11 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('earliest/latest per partition; committed offset and lag with --group')
     .argument('<topic>', 'topic name', parseTopicName)
     .option('--group <group>', 'show this group’s committed offsets and lag')
-    .option('--at <time>', 'also the first offset at or after this time (ISO date or epoch ms)', parseTime)
+    .addOption(
+      new Option('--at <time>', 'also the first offset at or after this time (ISO date or epoch ms)')
+        .argParser(parseTime)
+        .conflicts('group'),
+    )
     .action(lazy(async () => (await import('./commands/offset.js')).offsetShow));
 
   const cluster = program.command('cluster').description('the cluster as the master sees it');
