@@ -183,6 +183,7 @@ export async function main(argv: string[]): Promise<number> {
   const consumed: number[] = [];
   const raw: number[] = [];
   const brokerCores = { produce: [] as number[], consume: [] as number[] };
+  const clientCores = { produce: [] as number[], consume: [] as number[] };
   let brokerRssMiB = 0;
   try {
     for (let rep = 0; rep < sizes.reps; rep++) {
@@ -202,6 +203,7 @@ export async function main(argv: string[]): Promise<number> {
       if (produceResult.role !== 'produce') throw new Error('unexpected producer result');
       produced.push(produceResult.messages / produceResult.seconds);
       brokerCores.produce.push((processCpuSeconds(broker.child.pid!) - cpuBefore) / produceResult.seconds);
+      clientCores.produce.push(produceResult.cpuSeconds / produceResult.seconds);
       brokerRssMiB = Math.max(brokerRssMiB, processRssMiB(broker.child.pid!));
 
       cpuBefore = processCpuSeconds(broker.child.pid!);
@@ -215,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
       if (consumeResult.role !== 'consume') throw new Error('unexpected consumer result');
       consumed.push(consumeResult.messages / consumeResult.seconds);
       brokerCores.consume.push((processCpuSeconds(broker.child.pid!) - cpuBefore) / consumeResult.seconds);
+      clientCores.consume.push(consumeResult.cpuSeconds / consumeResult.seconds);
       console.log(
         `run ${rep + 1}: produce ${Math.round(produced.at(-1)!)} msg/s, consume ${Math.round(consumed.at(-1)!)} msg/s, ` +
           `raw ${Math.round(raw.at(-1)!)} msg/s`,
@@ -256,7 +259,7 @@ export async function main(argv: string[]): Promise<number> {
         value: produceMedian,
         runs: produced,
         target: atLeast(150_000, '>= 150,000'),
-        note: `broker used ${median(brokerCores.produce).toFixed(2)} cores`,
+        note: `broker used ${median(brokerCores.produce).toFixed(2)} cores, producer ${median(clientCores.produce).toFixed(2)}`,
       },
       { name: 'produce', metric: 'MB/s', value: (produceMedian * valueBytes) / MB },
       {
@@ -271,7 +274,7 @@ export async function main(argv: string[]): Promise<number> {
         value: consumeMedian,
         runs: consumed,
         target: atLeast(200_000, '>= 200,000'),
-        note: `broker used ${median(brokerCores.consume).toFixed(2)} cores`,
+        note: `broker used ${median(brokerCores.consume).toFixed(2)} cores, consumer ${median(clientCores.consume).toFixed(2)}`,
       },
       { name: 'consume', metric: 'MB/s', value: (consumeMedian * valueBytes) / MB },
       {
