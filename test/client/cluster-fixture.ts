@@ -1,0 +1,60 @@
+// A real master and broker (broker id 1) in this process, on free ports in a temp dir, for the
+// client's integration tests. The broker can be stopped and started again on the same port and data.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from '../../src/broker/index.js';
+import { Master } from '../../src/master/index.js';
+
+/** A running one-broker cluster. */
+export class ClusterFixture {
+  broker: Broker | undefined;
+  brokerPort = 0;
+
+  private constructor(
+    readonly root: string,
+    readonly master: Master,
+  ) {}
+
+  /** Starts a master and a registered broker. */
+  static async start(): Promise<ClusterFixture> {
+    const root = await mkdtemp(join(tmpdir(), 'tubemq-client-'));
+    const master = await Master.start({ host: '127.0.0.1', port: 0, dataDir: join(root, 'master') });
+    const fixture = new ClusterFixture(root, master);
+    await fixture.startBroker();
+    return fixture;
+  }
+
+  /** `127.0.0.1:<master port>`. */
+  get masters(): string {
+    return `127.0.0.1:${this.master.port}`;
+  }
+
+  /** Starts the broker (again: same id, port and data dir) and waits until it is registered. */
+  async startBroker(): Promise<void> {
+    const broker = await Broker.start({
+      brokerId: 1,
+      host: '127.0.0.1',
+      port: this.brokerPort,
+      dataDir: join(this.root, 'broker'),
+      masters: [{ host: '127.0.0.1', port: this.master.port }],
+    });
+    this.broker = broker;
+    this.brokerPort = broker.port;
+    await broker.whenRegistered();
+  }
+
+  /** Stops the broker (it can be started again). */
+  async stopBroker(): Promise<void> {
+    const broker = this.broker;
+    this.broker = undefined;
+    await broker?.close();
+  }
+
+  /** Stops everything and removes the data. */
+  async close(): Promise<void> {
+    await this.stopBroker();
+    await this.master.close();
+    await rm(this.root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,237 @@
+// Goal: Producer and Consumer against a real master and broker — keyed messages keep to one
+// partition with contiguous offsets; a group resumes exactly after its commit (no duplicate, no
+// gap); 'latest' sees only new messages; an explicit offset map starts where it says and one outside
+// the stored range is refused naming the range; unknown topics are NOT_FOUND; an oversize message is
+// MESSAGE_TOO_LARGE and the producer keeps working.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Admin, Consumer, Producer, partitionForKey, type ConsumedMessage } from '../../src/client/index.js';
+import { MiB, type TubeError } from '../../src/common/index.js';
+import { ClusterFixture } from './cluster-fixture.js';
+
+const topic = 'events';
+const partitions = 4;
+const total = 10_000;
+const keys = 100;
+
+let cluster: ClusterFixture;
+let admin: Admin;
+let producer: Producer;
+// Every acknowledged message: `partition/offset` → value.
+const acked = new Map<string, string>();
+
+before(async () => {
+  cluster = await ClusterFixture.start();
+  admin = new Admin({ masters: cluster.masters });
+  await admin.createTopic(topic, { partitions });
+  producer = new Producer({ masters: cluster.masters });
+});
+after(async () => {
+  await producer.close();
+  await admin.close();
+  await cluster.close();
+});
+
+async function consumeUntil(
+  consumer: Consumer,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<ConsumedMessage[]> {
+  const out: ConsumedMessage[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (out.length < count) {
+    if (Date.now() > deadline) throw new Error(`got ${out.length} of ${count} messages`);
+    out.push(...(await consumer.poll({ maxMessages: count - out.length, timeoutMs: 2000 })));
+  }
+  return out;
+}
+
+test('10k keyed messages: each key lands in one partition, offsets are contiguous per partition', async () => {
+  const results = await Promise.all(
+    Array.from({ length: total }, async (_, i) => {
+      const key = `k${i % keys}`;
+      const value = `v${i}`;
+      const result = await producer.send(topic, value, { key });
+      acked.set(`${result.partition}/${result.offset}`, value);
+      return { key, ...result };
+    }),
+  );
+  const partitionsOfKey = new Map<string, Set<number>>();
+  for (const { key, partition } of results) {
+    const seen = partitionsOfKey.get(key) ?? new Set<number>();
+    seen.add(partition);
+    partitionsOfKey.set(key, seen);
+  }
+  for (const [key, seen] of partitionsOfKey) {
+    assert.deepEqual([...seen], [partitionForKey(Buffer.from(key), partitions)], `key ${key}`);
+  }
+  for (let partition = 0; partition < partitions; partition++) {
+    const offsets = results
+      .filter((r) => r.partition === partition)
+      .map((r) => r.offset)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: offsets.length }, (_, i) => i),
+      `partition ${partition}`,
+    );
+  }
+  assert.equal(acked.size, total);
+  const ranges = await admin.listOffsets(topic);
+  assert.equal(
+    ranges.reduce((sum, range) => sum + range.latest, 0),
+    total,
+  );
+});
+
+test('a group resumes exactly after its commit: no duplicate, no gap', async () => {
+  const first = new Consumer({
+    masters: cluster.masters,
+    group: 'resume',
+    topics: [topic],
+    start: 'earliest',
+    autoCommit: false,
+  });
+  const part1 = await consumeUntil(first, 3777);
+  await first.close(); // commits the position after the last message handed out
+  const second = new Consumer({ masters: cluster.masters, group: 'resume', topics: [topic] });
+  const part2 = await consumeUntil(second, total - part1.length);
+  assert.ok(second.caughtUp, 'the second consumer has read everything');
+  const extra = await second.poll({ timeoutMs: 300 });
+  assert.equal(extra.length, 0, 'nothing beyond the 10k');
+  await second.close();
+  const seen = new Map<string, string>();
+  for (const message of [...part1, ...part2]) {
+    const id = `${message.partition}/${message.offset}`;
+    assert.ok(!seen.has(id), `duplicate ${id}`);
+    seen.set(id, message.value.toString());
+  }
+  assert.deepEqual(seen, acked);
+  // Order within a partition.
+  for (const batch of [part1, part2]) {
+    const last = new Map<number, number>();
+    for (const message of batch) {
+      assert.ok((last.get(message.partition) ?? -1) < message.offset);
+      last.set(message.partition, message.offset);
+    }
+  }
+  const lag = await admin.groupOffsets('resume', topic);
+  assert.ok(lag.every((entry) => entry.lag === 0 && entry.committed === entry.latest));
+});
+
+test("start 'latest' sees only messages produced after it started", async () => {
+  const consumer = new Consumer({
+    masters: cluster.masters,
+    group: 'latest-only',
+    topics: [topic],
+    start: 'latest',
+  });
+  await consumer.start();
+  assert.ok(consumer.caughtUp);
+  await Promise.all(Array.from({ length: 20 }, (_, i) => producer.send(topic, `new-${i}`)));
+  const got = await consumeUntil(consumer, 20);
+  assert.deepEqual(
+    got.map((m) => m.value.toString()).sort(),
+    Array.from({ length: 20 }, (_, i) => `new-${i}`).sort(),
+  );
+  assert.equal((await consumer.poll({ timeoutMs: 200 })).length, 0);
+  for (const message of got) acked.set(`${message.partition}/${message.offset}`, message.value.toString());
+  await consumer.close();
+});
+
+test('an explicit offset map starts exactly there; one outside the stored range is refused with the range', async () => {
+  const consumer = new Consumer({
+    masters: cluster.masters,
+    group: 'explicit',
+    topics: [topic],
+    partitions: { [topic]: [2] },
+    start: { [topic]: { 2: 5 } },
+    commit: false,
+  });
+  const [message] = await consumeUntil(consumer, 1);
+  assert.equal(message!.partition, 2);
+  assert.equal(message!.offset, 5);
+  assert.equal(message!.value.toString(), acked.get('2/5'));
+  assert.deepEqual(
+    consumer.positions().map(({ partition, position }) => ({ partition, position })),
+    [{ partition: 2, position: 6 }],
+  );
+  await consumer.close();
+  const latest = (await admin.listOffsets(topic))[2]!.latest;
+  const beyond = new Consumer({
+    masters: cluster.masters,
+    group: 'explicit',
+    topics: [topic],
+    start: { [topic]: { 2: latest + 1000 } },
+  });
+  await assert.rejects(beyond.start(), (error: TubeError) => {
+    assert.equal(error.errorName, 'OFFSET_OUT_OF_RANGE');
+    assert.match(error.message, new RegExp(`\\[0, ${latest}\\]`));
+    assert.deepEqual(
+      { earliest: error.details.earliest, latest: error.details.latest },
+      { earliest: 0, latest },
+    );
+    return true;
+  });
+  await beyond.close();
+  // commit:false stored nothing.
+  assert.ok((await admin.groupOffsets('explicit', topic)).every((entry) => entry.committed === null));
+});
+
+test('an unknown topic is NOT_FOUND for producer and consumer', async () => {
+  await assert.rejects(producer.send('no-such-topic', 'x'), (error: TubeError) => {
+    assert.equal(error.errorName, 'NOT_FOUND');
+    assert.match(error.message, /no-such-topic/);
+    return true;
+  });
+  const consumer = new Consumer({ masters: cluster.masters, group: 'g', topics: ['no-such-topic'] });
+  await assert.rejects(consumer.poll(), (error: TubeError) => error.errorName === 'NOT_FOUND');
+  await consumer.close();
+});
+
+test('an oversize message is MESSAGE_TOO_LARGE and the producer keeps working', async () => {
+  const outcomes = await Promise.allSettled([
+    producer.send(topic, 'before', { partition: 0 }),
+    producer.send(topic, Buffer.alloc(2 * MiB), { partition: 0 }),
+    producer.send(topic, 'after', { partition: 0 }),
+  ]);
+  assert.equal(outcomes[0].status, 'fulfilled');
+  assert.equal(outcomes[1].status, 'rejected');
+  assert.equal((outcomes[1].reason as TubeError).errorName, 'MESSAGE_TOO_LARGE');
+  assert.equal(outcomes[2].status, 'fulfilled');
+  const later = await producer.send(topic, 'later', { partition: 0 });
+  assert.equal(later.offset, (outcomes[2] as PromiseFulfilledResult<{ offset: number }>).value.offset + 1);
+});
+
+test('for await yields in partition order; breaking out and closing commits only what was yielded', async () => {
+  const consumer = new Consumer({
+    masters: cluster.masters,
+    group: 'iterate',
+    topics: [topic],
+    start: 'earliest',
+    autoCommit: false,
+  });
+  const yielded: ConsumedMessage[] = [];
+  for await (const message of consumer) {
+    yielded.push(message);
+    if (yielded.length === 25) break;
+  }
+  await consumer.close();
+  const committed = await admin.groupOffsets('iterate', topic);
+  const byPartition = new Map<number, number>();
+  for (const message of yielded) {
+    assert.equal(
+      message.offset,
+      byPartition.get(message.partition) ?? 0,
+      'contiguous, in order, from earliest',
+    );
+    byPartition.set(message.partition, message.offset + 1);
+  }
+  for (const entry of committed) {
+    assert.equal(entry.committed, byPartition.get(entry.partition) ?? 0, `partition ${entry.partition}`);
+  }
+  assert.equal(
+    committed.reduce((sum, entry) => sum + (entry.committed ?? 0), 0),
+    25,
+  );
+});
