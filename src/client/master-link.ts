@@ -31,7 +31,8 @@ export class MasterLink {
 
   /**
    * Sends a control request to the master. A master that cannot be reached, hangs up or says it is
-   * not the leader is left for the next one of the list; each is tried once. A refusal (any other
+   * not the leader is left for the next one of the list; each is tried once (a kept-open connection
+   * found closed is dialled again first: the master may have restarted). A refusal (any other
    * error the master answers) is thrown as it is. When none answers, the last error is thrown: it
    * carries `details.unreachable` when nothing was reachable at all.
    */
@@ -40,8 +41,10 @@ export class MasterLink {
     request: Request,
   ): Promise<Response> {
     let lastError: unknown;
+    let redialled = false;
     for (let tried = 0; tried < this.#masters.length; tried++) {
       if (this.#closed) throw closedError();
+      const reused = this.#connection !== undefined;
       let connection: Connection;
       try {
         connection = await this.#connect();
@@ -56,6 +59,12 @@ export class MasterLink {
         if (!isMasterFailure(error, connection)) throw error;
         lastError = error;
         connection.close();
+        if (reused && !redialled && !isTimeout(error)) {
+          redialled = true;
+          this.#connection = undefined;
+          tried--;
+          continue;
+        }
         this.#next();
       }
     }
@@ -100,6 +109,10 @@ function isMasterFailure(error: unknown, connection: Connection): boolean {
   if (!(error instanceof TubeError)) return false;
   if (error.errorName === 'NOT_LEADER') return true;
   return error.errorName === 'UNAVAILABLE' && (connection.closed || 'timeoutMs' in error.details);
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof TubeError && 'timeoutMs' in error.details;
 }
 
 function closedError(): TubeError {

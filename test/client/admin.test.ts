@@ -106,3 +106,10 @@ test('groupOffsets: null and full lag before a commit, the commit and remaining 
     { partition: 1, committed: 0, earliest: 0, latest: 0, lag: 0 },
   ]);
 });
+
+test('the admin keeps working across a master restart on the same port', async () => {
+  await admin.listTopics();
+  await cluster.restartMaster();
+  const names = (await admin.listTopics()).map((topic) => topic.name);
+  assert.ok(names.includes('orders'), 'the restarted master kept its topics and answered');
+});

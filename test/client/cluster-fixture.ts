@@ -13,7 +13,7 @@ export class ClusterFixture {
 
   private constructor(
     readonly root: string,
-    readonly master: Master,
+    public master: Master,
   ) {}
 
   /** Starts a master and a registered broker. */
@@ -49,6 +49,13 @@ export class ClusterFixture {
     const broker = this.broker;
     this.broker = undefined;
     await broker?.close();
+  }
+
+  /** Stops the master and starts it again on the same port and data dir. */
+  async restartMaster(): Promise<void> {
+    const port = this.master.port;
+    await this.master.close();
+    this.master = await Master.start({ host: '127.0.0.1', port, dataDir: join(this.root, 'master') });
   }
 
   /** Stops everything and removes the data. */
