@@ -15,6 +15,9 @@ export interface PartitionRoute {
   connection: Connection;
 }
 
+/** How often producers re-read the metadata of the topics they use, in ms. */
+export const metadataRefreshIntervalMs = 30_000;
+
 /** Retries a broker request makes for retriable errors unless told otherwise. */
 export const requestRetriesDefault = 5;
 
@@ -26,6 +29,7 @@ export class ClusterClient {
   readonly brokers: BrokerPool;
   readonly logger: Logger;
   #closed = false;
+  #refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ResolvedClientOptions, component: string) {
     this.options = options;
@@ -120,9 +124,20 @@ export class ClusterClient {
     await Promise.all(topics.map((topic) => this.metadata.refresh(topic).catch(() => undefined)));
   }
 
+  /**
+   * Refreshes every cached topic each `intervalMs`, so partitions added to a topic and brokers that
+   * moved are noticed without an error first. The timer does not keep the process alive.
+   */
+  refreshPeriodically(intervalMs: number): void {
+    if (this.#refreshTimer !== undefined) return;
+    this.#refreshTimer = setInterval(() => void this.refreshQuietly(this.metadata.topicNames()), intervalMs);
+    this.#refreshTimer.unref();
+  }
+
   /** Closes every connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#refreshTimer);
     await Promise.all([this.brokers.close(), this.master.close()]);
   }
 }

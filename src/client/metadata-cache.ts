@@ -36,6 +36,11 @@ export class MetadataCache {
     return pending;
   }
 
+  /** Names of the topics cached. */
+  topicNames(): string[] {
+    return [...this.#topics.keys()];
+  }
+
   /** A broker as last seen in any metadata answer. */
   broker(brokerId: number): BrokerInfo | undefined {
     return this.#brokers.get(brokerId);

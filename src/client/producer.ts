@@ -5,7 +5,7 @@ import { maxFrameBytes, maxMessageBytesLimit, TubeError, KiB, MiB } from '../com
 import type { ProduceAcks, ProduceMessage, TopicDescription } from '../protocol/index.js';
 import { BatchSender } from './batch-sender.js';
 import { BufferMemory } from './buffer-memory.js';
-import { ClusterClient, requestRetriesDefault } from './cluster-client.js';
+import { ClusterClient, metadataRefreshIntervalMs, requestRetriesDefault } from './cluster-client.js';
 import { checkMessageFields, messageBytes } from './message-check.js';
 import { integerAtLeast, resolveClientOptions, type ClientOptions } from './options.js';
 import { Partitioner } from './partitioner.js';
@@ -88,6 +88,8 @@ export class Producer {
       (batch) => sender.send(batch),
     );
     this.#memory = new BufferMemory(bufferBytesMax, (send) => this.#route(send));
+    // Partitions added to a topic start receiving unkeyed messages within this interval.
+    this.#cluster.refreshPeriodically(metadataRefreshIntervalMs);
   }
 
   /**
