@@ -56,7 +56,7 @@ async function produce(spec: Extract<ChildJob, { role: 'produce' }>): Promise<vo
   const producer = new Producer({ masters: spec.masters, acks: 'written' });
   const value = Buffer.alloc(spec.valueBytes, 0x61);
   await producer.send(spec.topic, value); // connects and learns the partitions before the clock starts
-  const inFlight: Promise<unknown>[] = new Array(spec.window);
+  const inFlight = new Array<Promise<unknown>>(spec.window);
   const cpu = process.cpuUsage();
   const startedAt = performance.now();
   for (let i = 0; i < spec.messages; i++) {
