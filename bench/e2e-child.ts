@@ -15,6 +15,8 @@ export type ChildJob =
       masters: string;
       topic: string;
       ratePerSecond: number;
+      /** Sent first at the same rate and not measured: JIT compilation and first GCs happen here. */
+      warmupSeconds: number;
       seconds: number;
       valueBytes: number;
     }
@@ -38,8 +40,12 @@ export type ChildResult =
 
 const job = JSON.parse(process.argv[2] ?? '{}') as ChildJob;
 
-function report(result: ChildResult): void {
-  process.send?.(result);
+/** Sends a result to the parent; resolves once it is handed over, so exiting cannot drop it. */
+function report(result: ChildResult): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (process.send === undefined) throw new Error('bench child started without an IPC channel');
+    process.send(result, (error: Error | null) => (error ? reject(error) : resolve()));
+  });
 }
 
 /** Milliseconds on a clock that all processes of this machine share, with sub-ms precision. */
@@ -66,7 +72,7 @@ async function produce(spec: Extract<ChildJob, { role: 'produce' }>): Promise<vo
   }
   await Promise.all(inFlight);
   const seconds = (performance.now() - startedAt) / 1000;
-  report({ role: 'produce', messages: spec.messages + 1, seconds, cpuSeconds: cpuSecondsSince(cpu) });
+  await report({ role: 'produce', messages: spec.messages + 1, seconds, cpuSeconds: cpuSecondsSince(cpu) });
   await producer.close();
 }
 
@@ -88,14 +94,14 @@ async function consume(spec: Extract<ChildJob, { role: 'consume' }>): Promise<vo
     received += batch.length;
   }
   const seconds = (performance.now() - startedAt) / 1000;
-  report({ role: 'consume', messages: received, seconds, cpuSeconds: cpuSecondsSince(cpu) });
+  await report({ role: 'consume', messages: received, seconds, cpuSeconds: cpuSecondsSince(cpu) });
   await consumer.close();
 }
 
 async function pacedProduce(spec: Extract<ChildJob, { role: 'paced-produce' }>): Promise<void> {
   const producer = new Producer({ masters: spec.masters, acks: 'written', lingerMs: 0 });
-  await producer.send(spec.topic, Buffer.alloc(spec.valueBytes)); // warm-up, consumed as latency 0 and dropped
-  const total = Math.round(spec.ratePerSecond * spec.seconds);
+  const warmup = Math.round(spec.ratePerSecond * spec.warmupSeconds);
+  const total = warmup + Math.round(spec.ratePerSecond * spec.seconds);
   const startedAt = performance.now();
   let sent = 0;
   const pending: Promise<unknown>[] = [];
@@ -103,13 +109,18 @@ async function pacedProduce(spec: Extract<ChildJob, { role: 'paced-produce' }>):
     const due = Math.min(total, Math.floor(((performance.now() - startedAt) / 1000) * spec.ratePerSecond));
     for (; sent < due; sent++) {
       const value = Buffer.alloc(spec.valueBytes);
-      value.writeDoubleLE(wallClockMs(), 0);
+      // A zero send time marks a warm-up message, which the consumer does not measure.
+      if (sent >= warmup) value.writeDoubleLE(wallClockMs(), 0);
       pending.push(producer.send(spec.topic, value));
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(pending);
-  report({ role: 'paced-produce', messages: sent, seconds: (performance.now() - startedAt) / 1000 });
+  await report({
+    role: 'paced-produce',
+    messages: sent - warmup,
+    seconds: (performance.now() - startedAt) / 1000,
+  });
   await producer.close();
 }
 
@@ -122,24 +133,19 @@ async function latencyConsume(spec: Extract<ChildJob, { role: 'latency-consume' 
     maxWaitMs: 500,
   });
   await consumer.start();
-  report({ role: 'ready' });
+  await report({ role: 'ready' });
   const cpu = process.cpuUsage();
   const latenciesMs: number[] = [];
-  // +1: the producer's warm-up message.
-  while (latenciesMs.length < spec.messages + 1) {
+  while (latenciesMs.length < spec.messages) {
     const batch = await consumer.poll({ maxMessages: 10_000, timeoutMs: 10_000 });
     if (batch.length === 0) throw new Error(`latency consumer stalled after ${latenciesMs.length} messages`);
     const now = wallClockMs();
     for (const message of batch) {
       const sentAt = message.value.readDoubleLE(0);
-      latenciesMs.push(sentAt === 0 ? Number.NaN : now - sentAt);
+      if (sentAt !== 0) latenciesMs.push(now - sentAt);
     }
   }
-  report({
-    role: 'latency-consume',
-    latenciesMs: latenciesMs.filter(Number.isFinite),
-    cpuSeconds: cpuSecondsSince(cpu),
-  });
+  await report({ role: 'latency-consume', latenciesMs, cpuSeconds: cpuSecondsSince(cpu) });
   await consumer.close();
 }
 
@@ -162,8 +168,10 @@ function rawSink(): void {
     socket.on('data', (chunk) => decoder.push(chunk));
     socket.on('error', () => socket.destroy());
   });
-  server.listen(0, '127.0.0.1', () =>
-    report({ role: 'raw-sink', port: (server.address() as net.AddressInfo).port }),
+  server.listen(
+    0,
+    '127.0.0.1',
+    () => void report({ role: 'raw-sink', port: (server.address() as net.AddressInfo).port }),
   );
 }
 
@@ -205,7 +213,7 @@ async function rawSend(spec: Extract<ChildJob, { role: 'raw-send' }>): Promise<v
     sendMore();
   });
   const seconds = (performance.now() - startedAt) / 1000;
-  report({
+  await report({
     role: 'raw-send',
     messages: frames * spec.batchMessages,
     seconds,

@@ -27,8 +27,11 @@ export class BatchSender {
     this.#settled = settled;
   }
 
-  /** Sends `batch` until it lands or fails for good; never rejects. */
-  async send(batch: ProducerBatch): Promise<void> {
+  /**
+   * Sends `batch` until it lands or fails for good; never rejects. `landed` runs once the outcome
+   * is known, just before the sends are settled.
+   */
+  async send(batch: ProducerBatch, landed: () => void = () => {}): Promise<void> {
     let body: Buffer[];
     try {
       body = encodeProduceRequest({
@@ -38,6 +41,7 @@ export class BatchSender {
         messages: batch.messages,
       });
     } catch (error) {
+      landed();
       this.#fail(batch, error, 0);
       return;
     }
@@ -49,6 +53,7 @@ export class BatchSender {
         if (count !== batch.sends.length) {
           throw new TubeError('INTERNAL', `broker acknowledged ${count} of ${batch.sends.length} messages`);
         }
+        landed();
         for (let i = 0; i < batch.sends.length; i++) {
           batch.sends[i]!.resolve({ partition: batch.partition, offset: baseOffset + i });
         }
@@ -57,11 +62,14 @@ export class BatchSender {
       } catch (error) {
         if (error instanceof TubeError && error.errorName === 'MESSAGE_TOO_LARGE' && batch.sends.length > 1) {
           const [first, second] = batch.split();
+          // Both halves land before the partition's next batch may go, or order would break.
           await this.send(first);
           await this.send(second);
+          landed();
           return;
         }
         if (!isRetriable(error) || attempt >= this.#options.retries || this.#cluster.closed) {
+          landed();
           this.#fail(batch, error, attempt);
           return;
         }

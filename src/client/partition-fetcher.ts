@@ -1,7 +1,8 @@
 // Reads one partition for a consumer: one long-poll FETCH in flight at a time, and at most one
-// answer buffered ahead of the application — the next fetch leaves only once the application has
-// taken the buffered messages, so memory stays within one `fetchBytes` answer per partition. It
-// tracks the position (the next offset to hand out) and the latest offset the broker reported.
+// answer waiting behind the one the application is taking — so the broker reads the next answer
+// while the application handles this one, and memory stays within two `fetchBytes` answers per
+// partition. It tracks the position (the next offset to hand out) and the latest offset the
+// broker reported.
 import { TubeError } from '../common/index.js';
 import { decodeFetchResponse, encodeFetchRequest, opcodes } from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
@@ -32,6 +33,8 @@ export class PartitionFetcher {
   #fetchOffset: number;
   #buffer: ConsumedMessage[] = [];
   #bufferAt = 0;
+  // The answer that arrived while the application was still taking from #buffer.
+  #next: ConsumedMessage[] | undefined;
   // Records skipped inside an answer (damaged, or filtered out) let the position jump from/to.
   #jumpFrom = -1;
   #jumpTo = -1;
@@ -64,7 +67,7 @@ export class PartitionFetcher {
 
   /** Messages buffered and not yet taken. */
   get available(): number {
-    return this.#buffer.length - this.#bufferAt;
+    return this.#buffer.length - this.#bufferAt + (this.#next?.length ?? 0);
   }
 
   /** A non-retriable error that stopped this fetcher, if any. */
@@ -82,21 +85,27 @@ export class PartitionFetcher {
     this.#stopped = true;
     this.#buffer = [];
     this.#bufferAt = 0;
+    this.#next = undefined;
   }
 
   /**
-   * Moves up to `max` buffered messages into `out` without advancing the position (see
-   * {@link delivered}); the next fetch leaves once the buffer is empty. Returns how many moved.
+   * Moves up to `max` buffered messages into `out`, in offset order, without advancing the
+   * position (see {@link delivered}). Returns how many moved.
    */
   take(max: number, out: ConsumedMessage[]): number {
-    const end = Math.min(this.#buffer.length, this.#bufferAt + max);
-    const moved = end - this.#bufferAt;
-    for (let i = this.#bufferAt; i < end; i++) out.push(this.#buffer[i]!);
-    this.#bufferAt = end;
-    if (this.#bufferAt >= this.#buffer.length) {
-      this.#buffer = [];
+    let moved = 0;
+    while (moved < max) {
+      const end = Math.min(this.#buffer.length, this.#bufferAt + max - moved);
+      for (let i = this.#bufferAt; i < end; i++) out.push(this.#buffer[i]!);
+      moved += end - this.#bufferAt;
+      this.#bufferAt = end;
+      if (this.#bufferAt < this.#buffer.length) break;
+      // This answer is used up: the waiting one moves up, and its slot is free for the next fetch.
+      this.#buffer = this.#next ?? [];
       this.#bufferAt = 0;
+      this.#next = undefined;
       this.#fetchSoon();
+      if (this.#buffer.length === 0) break;
     }
     return moved;
   }
@@ -109,7 +118,7 @@ export class PartitionFetcher {
   }
 
   #fetchSoon(): void {
-    if (this.#stopped || this.#inflight || this.#failure !== undefined || this.available > 0) return;
+    if (this.#stopped || this.#inflight || this.#failure !== undefined || this.#next !== undefined) return;
     this.#inflight = true;
     void this.#fetch();
   }
@@ -165,16 +174,21 @@ export class PartitionFetcher {
     const lastEnd = buffer.length > 0 ? buffer[buffer.length - 1]!.offset + 1 : offset;
     if (nextOffset > lastEnd) {
       if (this.#position === lastEnd) this.#position = nextOffset;
+      else if (this.#jumpTo === lastEnd)
+        this.#jumpTo = nextOffset; // an answer of skips only extends the jump
       else {
         this.#jumpFrom = lastEnd;
         this.#jumpTo = nextOffset;
       }
     }
-    if (buffer.length > 0) {
+    if (buffer.length === 0) return;
+    if (this.#bufferAt < this.#buffer.length) {
+      this.#next = buffer;
+    } else {
       this.#buffer = buffer;
       this.#bufferAt = 0;
-      this.#onReady();
     }
+    this.#onReady();
   }
 
   async #recover(error: unknown, offset: number): Promise<void> {

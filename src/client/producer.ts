@@ -18,7 +18,11 @@ export type { SendResult } from './producer-batch.js';
 export interface ProducerOptions extends ClientOptions {
   /** How durable a message is before send() resolves: in memory, written to the OS, or fsynced. Default `'written'`. */
   acks?: ProduceAcks;
-  /** Milliseconds a batch waits for more messages before it is sent. Default 2. */
+  /**
+   * Milliseconds a batch waits for more messages before it is sent. Default 0: a batch leaves once
+   * the current turn of the event loop is done. Batches still grow under load, because a partition
+   * has one request in flight and what arrives meanwhile joins the next batch.
+   */
   lingerMs?: number;
   /** Bytes at which a partition's batch is sent without waiting. Default 256 KiB. */
   batchBytes?: number;
@@ -77,7 +81,7 @@ export class Producer {
       throw new TubeError('BAD_REQUEST', `acks must be memory, written or fsync, got ${String(acks)}`);
     }
     this.#retries = integerAtLeast(options.retries ?? requestRetriesDefault, 0, 'retries');
-    const lingerMs = integerAtLeast(options.lingerMs ?? 2, 0, 'lingerMs');
+    const lingerMs = integerAtLeast(options.lingerMs ?? 0, 0, 'lingerMs');
     const batchBytes = integerAtLeast(options.batchBytes ?? 256 * KiB, 1, 'batchBytes');
     const bufferBytesMax = integerAtLeast(options.bufferBytesMax ?? 32 * MiB, 1, 'bufferBytesMax');
     const sender = new BatchSender(this.#cluster, { acks, retries: this.#retries }, (batch) =>
@@ -85,7 +89,7 @@ export class Producer {
     );
     this.#accumulator = new RecordAccumulator(
       { lingerMs, batchBytes: Math.min(batchBytes, messageBytesMax) },
-      (batch) => sender.send(batch),
+      (batch, landed) => sender.send(batch, landed),
     );
     this.#memory = new BufferMemory(bufferBytesMax, (send) => this.#route(send));
     // Partitions added to a topic start receiving unkeyed messages within this interval.

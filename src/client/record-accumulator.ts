@@ -7,27 +7,37 @@ import { ProducerBatch, type PendingSend } from './producer-batch.js';
 
 /** How the accumulator forms batches. */
 export interface AccumulatorOptions {
-  /** Milliseconds a batch waits for more messages; 0 sends on the next timer tick. */
+  /**
+   * Milliseconds a batch waits for more messages; 0 sends it once the current turn of the event
+   * loop is done (setImmediate: a 0 ms timer would wait a whole millisecond).
+   */
   lingerMs: number;
   /** A batch this large leaves at once. */
   batchBytes: number;
 }
 
+/**
+ * Sends one batch. It calls `landed` as soon as the broker has answered for good, before it settles
+ * the batch's sends: the partition's next batch then goes out while the application is still
+ * handling the acknowledgements, instead of after (which left broker and client taking turns).
+ */
+export type Dispatch = (batch: ProducerBatch, landed: () => void) => Promise<void>;
+
 interface PartitionQueue {
   open: ProducerBatch | undefined;
   ready: ProducerBatch[];
   inflight: boolean;
-  timer: NodeJS.Timeout | undefined;
+  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 }
 
 /** Per-partition batching with one request in flight per partition. */
 export class RecordAccumulator {
   readonly #options: AccumulatorOptions;
-  readonly #dispatch: (batch: ProducerBatch) => Promise<void>;
+  readonly #dispatch: Dispatch;
   readonly #queues = new Map<string, PartitionQueue>();
 
   /** @param dispatch sends one batch; must settle every send in it and never reject */
-  constructor(options: AccumulatorOptions, dispatch: (batch: ProducerBatch) => Promise<void>) {
+  constructor(options: AccumulatorOptions, dispatch: Dispatch) {
     this.#options = options;
     this.#dispatch = dispatch;
   }
@@ -82,12 +92,14 @@ export class RecordAccumulator {
       if (queue.inflight) batch.lingerExpired = true;
       else this.#seal(queue);
     };
-    queue.timer = setTimeout(expire, this.#options.lingerMs);
+    queue.timer =
+      this.#options.lingerMs === 0 ? setImmediate(expire) : setTimeout(expire, this.#options.lingerMs);
   }
 
   #seal(queue: PartitionQueue): void {
     if (queue.timer !== undefined) {
-      clearTimeout(queue.timer);
+      if (this.#options.lingerMs === 0) clearImmediate(queue.timer as NodeJS.Immediate);
+      else clearTimeout(queue.timer as NodeJS.Timeout);
       queue.timer = undefined;
     }
     if (queue.open !== undefined) {
@@ -106,9 +118,13 @@ export class RecordAccumulator {
     const batch = queue.ready.shift();
     if (batch === undefined) return;
     queue.inflight = true;
-    void this.#dispatch(batch).finally(() => {
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
       queue.inflight = false;
       this.#pump(queue);
-    });
+    };
+    void this.#dispatch(batch, release).finally(release);
   }
 }
