@@ -4,8 +4,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import { Admin, Producer } from '../../src/client/index.js';
 import {
+  cliEnv,
   removeDir,
   startBroker,
   startDaemon,
@@ -13,6 +16,7 @@ import {
   tempDir,
   tubemq,
   waitFor,
+  tubemqBin,
   type Daemon,
 } from './helpers.js';
 
@@ -110,6 +114,56 @@ describe('restarts keep data, offsets and topics', () => {
     );
   });
 
+  test('a broker killed while `tubemq produce` runs: the retries succeed or fail loudly, nothing is dropped', async () => {
+    // Goal: issue 4 §6, a producer never loses a message in silence. Method: feed `tubemq produce`
+    // 1500 lines through a pipe in three bursts, SIGKILL the broker after the first and restart it
+    // after the second; the CLI must either report all 1500 produced (and all 1500 are then
+    // consumable) or exit 1 with an `error:` line.
+    const created = await tubemq(['-m', masters, 'topic', 'create', 'payments', '--partitions', '2']);
+    assert.equal(created.exitCode, 0, created.stderr);
+    const lines = (from: number): string =>
+      Array.from({ length: 500 }, (_, i) => `p${from + i}`).join('\n') + '\n';
+    const producing = execa(process.execPath, [tubemqBin, '-m', masters, 'produce', 'payments'], {
+      env: cliEnv,
+      extendEnv: true,
+      reject: false,
+      stdin: 'pipe',
+      timeout: 60_000,
+    });
+    producing.stdin.write(lines(0));
+    await sleep(300);
+    broker.child.kill('SIGKILL');
+    await broker.child;
+    producing.stdin.write(lines(500));
+    await sleep(300);
+    broker = await startBroker(join(root, 'broker'), master.port);
+    producing.stdin.end(lines(1000));
+    const result = await producing;
+    await waitFor(brokerOnline, 10_000, 'the restarted broker to come online');
+
+    if (result.exitCode !== 0) {
+      assert.equal(result.exitCode, 1, String(result.stderr));
+      assert.match(String(result.stderr), /^error: /m, 'a failure is reported, not swallowed');
+      return;
+    }
+    assert.match(String(result.stderr), /Produced 1500 messages/);
+    const consumed = await tubemq([
+      '-m',
+      masters,
+      'consume',
+      'payments',
+      '--group',
+      'g-payments',
+      '--offset',
+      'earliest',
+      '--exit-at-end',
+    ]);
+    assert.equal(consumed.exitCode, 0, consumed.stderr);
+    const values = new Set(consumed.stdout.trim().split('\n'));
+    for (let i = 0; i < 1500; i++)
+      assert.ok(values.has(`p${i}`), `p${i} was acknowledged, so it must be stored`);
+  });
+
   test('a master restarted on its data dir keeps its topics, and the broker finds it again', async () => {
     // Goal: metadata survives a master restart and the cluster works on. Method: stop the master,
     // start it on the same data dir and port, check topics and placement through the library, then
@@ -129,7 +183,7 @@ describe('restarts keep data, offsets and topics', () => {
       assert.deepEqual(after, before);
       assert.deepEqual(
         (await again.listTopics()).map((topic) => topic.name),
-        ['events'],
+        ['events', 'payments'],
       );
       await waitFor(brokerOnline, 10_000, 'the broker to register with the restarted master');
     } finally {
