@@ -17,9 +17,14 @@ import { ClusterClient } from './cluster-client.js';
 import { resolveClientOptions, type ClientOptions } from './options.js';
 import { fetchCommitted, listRanges, partitionKey } from './partition-offsets.js';
 
-/** Settings of a new topic; absent ones take the cluster's defaults. */
+/**
+ * Settings of a new topic. `partitions` is required; absent others take the cluster's defaults
+ * (1 store, 168 h retention, no size limit, ack floor `'memory'`).
+ */
 export interface CreateTopicOptions {
+  /** Number of partitions, 1 to 1024. */
   partitions: number;
+  /** Storage instances per broker the partitions spread over (partition p in store p mod stores), 1 to 64. */
   stores?: number;
   /** Place partitions only on these brokers (each must be online); default every online broker. */
   brokers?: number[];
@@ -36,8 +41,11 @@ export interface CreateTopicOptions {
 /** The stored range of one partition. */
 export interface PartitionOffsets {
   partition: number;
+  /** The broker serving the partition, which answered. */
   brokerId: number;
+  /** The oldest offset still stored. */
   earliest: number;
+  /** The offset the next message appended gets. */
   latest: number;
   /** The first offset whose timestamp is at or after the time asked (`latest` if none); only when asked. */
   offsetAtTimestamp?: number;
@@ -48,9 +56,11 @@ export interface GroupPartitionOffsets {
   partition: number;
   /** The next offset the group consumes, or null if it never committed. */
   committed: number | null;
+  /** The oldest offset still stored. */
   earliest: number;
+  /** The offset the next message appended gets. */
   latest: number;
-  /** `latest - committed`, or `latest - earliest` when nothing is committed. */
+  /** `latest - committed`, or `latest - earliest` when nothing is committed; never below 0. */
   lag: number;
 }
 
@@ -92,7 +102,7 @@ export class Admin {
     return answer;
   }
 
-  /** Every topic, sorted by name. */
+  /** Every topic, sorted by name. Asks the master only. */
   async listTopics(): Promise<TopicDescription[]> {
     const { topics } = await this.#cluster.master.call(listTopicsMessage, {});
     return topics;
@@ -116,7 +126,11 @@ export class Admin {
     return this.#cluster.master.call(clusterStatusMessage, {});
   }
 
-  /** earliest/latest (and offsetAtTimestamp when asked) of every partition of a topic, sorted by partition. */
+  /**
+   * earliest/latest of every partition of a topic, sorted by partition, asked of the brokers serving
+   * them; with `timestampMs`, also each partition's `offsetAtTimestamp`. Rejects NOT_FOUND for an
+   * unknown topic; retriable broker errors are retried (5 times) before they reject.
+   */
   async listOffsets(topic: string, options: { timestampMs?: number } = {}): Promise<PartitionOffsets[]> {
     const partitions = await this.#partitionsOf(topic);
     const ranges = await listRanges(this.#cluster, partitions, options.timestampMs);
@@ -133,7 +147,11 @@ export class Admin {
     });
   }
 
-  /** committed (null if none), latest, lag (latest - committed, or latest - earliest when none) per partition. */
+  /**
+   * A group's committed offset (null if none), the stored range and the lag, per partition of
+   * `topic`, sorted by partition. Rejects NOT_FOUND for an unknown topic; retriable broker errors are
+   * retried (5 times) before they reject.
+   */
   async groupOffsets(group: string, topic: string): Promise<GroupPartitionOffsets[]> {
     const partitions = await this.#partitionsOf(topic);
     const [ranges, committed] = await Promise.all([
@@ -154,7 +172,7 @@ export class Admin {
     });
   }
 
-  /** Closes the connections. */
+  /** Closes the connections. Later calls reject with UNAVAILABLE. */
   async close(): Promise<void> {
     await this.#cluster.close();
   }

@@ -13,27 +13,41 @@ import { resolveStartOffsets } from './start-offsets.js';
 
 /** Options of a {@link Consumer}. */
 export interface ConsumerOptions extends ClientOptions {
-  /** The consumer group: commits are stored under its name. */
+  /**
+   * The consumer group: commits are stored under its name (1 to 255 UTF-8 bytes, no control
+   * characters). Members are not balanced yet: each consumer reads every partition of its topics
+   * unless `partitions` narrows it.
+   */
   group: string;
-  /** Topics to read. */
+  /** Topics to read; the partitions they have at start() (later ones are not picked up). */
   topics: string[];
   /** Restrict to these partitions per topic (client-side assignment); default all. */
   partitions?: Record<string, number[]>;
   /**
-   * Where to start when the group has no commit (`'committed'` falls back to `'latest'`); an explicit
-   * map wins over commits. Default `'committed'`. An explicit offset outside [earliest, latest]
-   * rejects OFFSET_OUT_OF_RANGE naming the valid range.
+   * Where to start in a partition the group has no commit for: `'earliest'`, or `'latest'` (so is
+   * `'committed'`). A partition with a commit starts at the commit (moved into the stored range)
+   * whatever this says, except that an explicit `{topic: {partition: offset}}` map wins over commits
+   * for the partitions it names (the others start as `'latest'` would). Default `'committed'`. An
+   * explicit offset outside [earliest, latest] rejects OFFSET_OUT_OF_RANGE naming the valid range.
    */
   start?: ConsumerStart;
-  /** Commit positions every `autoCommitIntervalMs`. Default true. */
+  /**
+   * Commit positions every `autoCommitIntervalMs` (failures are logged and tried again next time).
+   * The position counts a message as consumed once it is handed out, so a timer commit can cover
+   * messages still being processed. Default true.
+   */
   autoCommit?: boolean;
-  /** Default 5000. */
+  /** Milliseconds between automatic commits. Default 5000. */
   autoCommitIntervalMs?: number;
   /** How long the broker holds a fetch open waiting for new messages, in ms. Default 500. */
   maxWaitMs?: number;
   /** Bytes one fetch of one partition returns at most. Default 1 MiB. */
   fetchBytes?: number;
-  /** Never commit anything (a throwaway group, as the CLI's). Default true. */
+  /**
+   * Whether this consumer stores commits at all. `false` makes commit(), auto-commit and close()
+   * store nothing (a throwaway group, as the CLI's); the start still reads the group's commits.
+   * Default true.
+   */
   commit?: boolean;
 }
 
@@ -49,7 +63,9 @@ export interface PollOptions {
 export interface PartitionPosition {
   topic: string;
   partition: number;
+  /** The next offset to hand out: what a commit would store. */
   position: number;
+  /** The latest offset the broker reported at the last fetch (the offset the next message gets). */
   latest: number;
 }
 
@@ -105,8 +121,10 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   /**
    * Connects, finds the assigned partitions and resolves where to start in each. Called implicitly
-   * by poll and iteration; calling it again returns the same promise. Rejects NOT_FOUND for an
-   * unknown topic, OFFSET_OUT_OF_RANGE for an explicit offset outside the stored range.
+   * by poll and iteration; calling it again returns the same promise (a rejected one too: create a
+   * new consumer to try again). Rejects NOT_FOUND for an unknown topic or partition,
+   * OFFSET_OUT_OF_RANGE for an explicit offset outside the stored range, BAD_REQUEST for partitions
+   * or start offsets naming what this consumer does not read, or for a closed consumer.
    */
   start(): Promise<void> {
     this.#starting ??= this.#begin();
@@ -133,7 +151,10 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     }
   }
 
-  /** Iterates messages forever (until close); the position moves past each message as it is yielded. */
+  /**
+   * Iterates messages forever (until close); the position moves past each message as it is yielded.
+   * Rejects like {@link poll}. Breaking out does not close the consumer.
+   */
   [Symbol.asyncIterator](): AsyncIterator<ConsumedMessage> {
     let batch: ConsumedMessage[] = [];
     let at = 0;
@@ -158,9 +179,11 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   }
 
   /**
-   * Commits the position after the last message handed out in every partition (default), or the
-   * given offsets (each the next offset to consume). Does nothing when the consumer was created
-   * with `commit: false`.
+   * Commits the position after the last message handed out in every partition (default; only
+   * partitions whose position changed since the last commit), or the given offsets (each the next
+   * offset to consume). Resolves once the brokers stored them durably. Does nothing when the
+   * consumer was created with `commit: false`. Retriable errors are retried (5 times) before it
+   * rejects.
    */
   async commit(offsets?: PartitionOffset[]): Promise<void> {
     if (!this.#commitEnabled) return;
@@ -195,7 +218,10 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
       .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }
 
-  /** Stops fetching, commits the positions (unless `commit: false`) and closes every connection. */
+  /**
+   * Stops fetching, commits the positions (unless `commit: false`, or start() never succeeded) and
+   * closes every connection. Rejects with the commit's error, after closing the connections anyway.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -4,7 +4,9 @@ import type { ProduceMessage } from '../protocol/index.js';
 
 /** Where a sent message landed. */
 export interface SendResult {
+  /** The partition the message went to. */
   partition: number;
+  /** Its offset in that partition. */
   offset: number;
 }
 

@@ -27,11 +27,17 @@ export interface ProducerOptions extends ClientOptions {
   /** Bytes at which a partition's batch is sent without waiting. Default 256 KiB. */
   batchBytes?: number;
   /**
-   * Bytes of messages the producer holds until the broker acknowledges them. When full, send()
-   * waits for room (backpressure) instead of growing memory. Default 32 MiB.
+   * Bytes of messages the producer batches and sends before the broker acknowledges them. When
+   * full, a new send() queues (first come, first served) until acknowledgements free room; its
+   * promise settles later. The queued messages are still held, so await your sends (or bound how
+   * many are outstanding) for memory to stay bounded. A message larger than this goes alone once
+   * nothing else is held. Default 32 MiB.
    */
   bufferBytesMax?: number;
-  /** Retries of a batch after a retriable error (metadata refreshed, backoff 100 ms doubling to 2 s). Default 5. */
+  /**
+   * Retries of a batch after a retriable error (metadata refreshed, backoff 100 ms doubling to 2 s);
+   * also of the topic's first metadata lookup. Default 5.
+   */
   retries?: number;
 }
 
@@ -129,7 +135,10 @@ export class Producer {
     });
   }
 
-  /** Sends every buffered message now and resolves once all sends made so far are settled. */
+  /**
+   * Sends every buffered message now and resolves once no send is outstanding (each resolved or
+   * rejected; flush itself never rejects). Sends made while it waits are waited for too.
+   */
   async flush(): Promise<void> {
     this.#accumulator.sealAll();
     if (this.#outstanding === 0) return;
