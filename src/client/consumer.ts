@@ -63,7 +63,7 @@ export interface PollOptions {
 export interface PartitionPosition {
   topic: string;
   partition: number;
-  /** The next offset to hand out: what a commit would store. */
+  /** The offset of the next message to hand out (commit() would store it once the application is done). */
   position: number;
   /** The latest offset the broker reported at the last fetch (the offset the next message gets). */
   latest: number;
@@ -93,6 +93,10 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   #starting: Promise<void> | undefined;
   #cursor = 0;
   #wakers: (() => void)[] = [];
+  // Handed to the application and not yet finished with: a message is finished when the
+  // application asks for more (the next poll, the next iteration) or calls commit(). Positions, and
+  // so auto-commit and close(), only cover finished messages: at least once, never at most once.
+  #handedOut: ConsumedMessage[] = [];
   #autoCommitTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -133,18 +137,22 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   /**
    * Returns the messages buffered now (up to `maxMessages`), or waits up to `timeoutMs` for some;
-   * `[]` when none came. The position moves past every message returned. Rejects with the error
-   * that stopped a partition's fetching (a non-retriable one such as NOT_FOUND).
+   * `[]` when none came. Calling poll again means the previous batch is processed: the position then
+   * moves past it. Rejects with the error that stopped a partition's fetching (a non-retriable one
+   * such as NOT_FOUND).
    */
   async poll(options: PollOptions = {}): Promise<ConsumedMessage[]> {
     const maxMessages = positive(options.maxMessages ?? 1000, 'maxMessages');
     const timeoutMs = integerAtLeast(options.timeoutMs ?? 1000, 0, 'timeoutMs');
     await this.start();
+    this.#finishHandedOut();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const messages = this.#take(maxMessages);
-      for (const message of messages) this.#fetcherOf(message)?.delivered(message.offset);
-      if (messages.length > 0) return messages;
+      if (messages.length > 0) {
+        this.#handedOut = messages;
+        return messages;
+      }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.#closed) return [];
       await this.#waitForData(remaining);
@@ -152,8 +160,11 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   }
 
   /**
-   * Iterates messages forever (until close); the position moves past each message as it is yielded.
-   * Rejects like {@link poll}. Breaking out does not close the consumer.
+   * Iterates messages until close. Asking for the next message means the previous one is processed:
+   * the position then moves past it. Leaving the loop (break, return or a throw) gives the message
+   * it was on and any read ahead back to their partitions, so they are neither committed nor lost;
+   * iterating again, or another member after a restart, gets them again. Rejects like
+   * {@link poll}. Leaving the loop does not close the consumer.
    */
   [Symbol.asyncIterator](): AsyncIterator<ConsumedMessage> {
     let batch: ConsumedMessage[] = [];
@@ -161,6 +172,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     return {
       next: async (): Promise<IteratorResult<ConsumedMessage>> => {
         await this.start();
+        this.#finishHandedOut();
         while (at >= batch.length) {
           if (this.#closed) return { done: true, value: undefined };
           batch = this.#take(1000);
@@ -168,59 +180,87 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
           if (batch.length === 0) await this.#waitForData(this.#maxWaitMs + 1000);
         }
         const message = batch[at++]!;
-        this.#fetcherOf(message)?.delivered(message.offset);
+        this.#handedOut = [message];
         return { done: false, value: message };
       },
       return: (): Promise<IteratorResult<ConsumedMessage>> => {
+        this.#giveBack([...this.#handedOut, ...batch.slice(at)]);
+        this.#handedOut = [];
         batch = [];
+        at = 0;
         return Promise.resolve({ done: true, value: undefined });
       },
     };
   }
 
   /**
-   * Commits the position after the last message handed out in every partition (default; only
-   * partitions whose position changed since the last commit), or the given offsets (each the next
-   * offset to consume). Resolves once the brokers stored them durably. Does nothing when the
-   * consumer was created with `commit: false`. Retriable errors are retried (5 times) before it
-   * rejects.
+   * Commits, for every partition, the position after the last message handed out (default: the
+   * application says it has processed everything it was given; only partitions whose position
+   * changed since the last commit), or the given offsets (each the next offset to consume).
+   * Resolves once the brokers stored them durably. Does nothing when the consumer was created with
+   * `commit: false`. Retriable errors are retried (5 times) before it rejects.
    */
   async commit(offsets?: PartitionOffset[]): Promise<void> {
     if (!this.#commitEnabled) return;
-    if (offsets === undefined) await this.start();
-    const entries =
-      offsets ??
-      [...this.#fetchers.values()]
-        .filter(
-          (fetcher) =>
-            this.#committed.get(partitionKey(fetcher.topic, fetcher.partition)) !== fetcher.position,
-        )
-        .map((fetcher) => ({ topic: fetcher.topic, partition: fetcher.partition, offset: fetcher.position }));
+    if (offsets !== undefined) {
+      await this.#store(offsets);
+      return;
+    }
+    await this.start();
+    this.#finishHandedOut();
+    await this.#commitPositions();
+  }
+
+  // Positions cover finished messages only; auto-commit and close() use this, not commit().
+  async #commitPositions(): Promise<void> {
+    if (!this.#commitEnabled || this.#starting === undefined) return;
+    const entries = [...this.#fetchers.values()]
+      .filter(
+        (fetcher) => this.#committed.get(partitionKey(fetcher.topic, fetcher.partition)) !== fetcher.position,
+      )
+      .map((fetcher) => ({ topic: fetcher.topic, partition: fetcher.partition, offset: fetcher.position }));
+    await this.#store(entries);
+  }
+
+  async #store(entries: PartitionOffset[]): Promise<void> {
     if (entries.length === 0) return;
     await commitOffsets(this.#cluster, this.#group, entries);
     for (const { topic, partition, offset } of entries)
       this.#committed.set(partitionKey(topic, partition), offset);
   }
 
-  /** True when every assigned partition's position has reached the latest offset seen at the last fetch. */
+  /**
+   * True when the application has been handed every message up to the latest offset seen at the
+   * last fetch, in every assigned partition.
+   */
   get caughtUp(): boolean {
     if (this.#starting === undefined) return false;
     for (const fetcher of this.#fetchers.values()) {
-      if (fetcher.position < fetcher.latest) return false;
+      if (fetcher.readPosition < fetcher.latest) return false;
     }
     return true;
   }
 
-  /** Assigned partitions with position and latest, sorted by topic and partition. */
+  /**
+   * Assigned partitions with their read position (the offset of the next message to hand out, as
+   * Kafka's `position()`) and latest, sorted by topic and partition.
+   */
   positions(): PartitionPosition[] {
     return [...this.#fetchers.values()]
-      .map(({ topic, partition, position, latest }) => ({ topic, partition, position, latest }))
+      .map(({ topic, partition, readPosition, latest }) => ({
+        topic,
+        partition,
+        position: readPosition,
+        latest,
+      }))
       .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }
 
   /**
-   * Stops fetching, commits the positions (unless `commit: false`, or start() never succeeded) and
-   * closes every connection. Rejects with the commit's error, after closing the connections anyway.
+   * Stops fetching, commits the positions of what the application finished with (unless
+   * `commit: false`, or start() never succeeded) and closes every connection. The last poll()'s
+   * batch, or the message a loop was on, counts as unfinished: call {@link commit} first to include
+   * it. Rejects with the commit's error, after closing the connections anyway.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -233,7 +273,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
         () => true,
         () => false,
       );
-      if (started === true) await this.commit();
+      if (started === true) await this.#commitPositions();
     } finally {
       await this.#assignment.close();
       await this.#cluster.close();
@@ -294,6 +334,24 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     return out;
   }
 
+  #finishHandedOut(): void {
+    for (const message of this.#handedOut) this.#fetcherOf(message)?.delivered(message.offset);
+    this.#handedOut = [];
+  }
+
+  // Returns messages taken but not processed to the front of their partitions' buffers, in order.
+  #giveBack(messages: readonly ConsumedMessage[]): void {
+    const byFetcher = new Map<PartitionFetcher, ConsumedMessage[]>();
+    for (const message of messages) {
+      const fetcher = this.#fetcherOf(message);
+      if (fetcher === undefined) continue;
+      const list = byFetcher.get(fetcher);
+      if (list === undefined) byFetcher.set(fetcher, [message]);
+      else list.push(message);
+    }
+    for (const [fetcher, list] of byFetcher) fetcher.giveBack(list);
+  }
+
   #fetcherOf(message: ConsumedMessage): PartitionFetcher | undefined {
     return this.#fetchers.get(partitionKey(message.topic, message.partition));
   }
@@ -317,7 +375,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   async #commitQuietly(): Promise<void> {
     try {
-      await this.commit();
+      await this.#commitPositions();
     } catch (error) {
       this.#cluster.logger.warn({ err: error, group: this.#group }, 'auto-commit failed; will retry');
     }

@@ -33,6 +33,7 @@ export class PartitionFetcher {
   #fetchOffset: number;
   #buffer: ConsumedMessage[] = [];
   #bufferAt = 0;
+  #readPosition = 0;
   // The answer that arrived while the application was still taking from #buffer.
   #next: ConsumedMessage[] | undefined;
   // Records skipped inside an answer (damaged, or filtered out) let the position jump from/to.
@@ -58,6 +59,11 @@ export class PartitionFetcher {
   /** The next offset to hand out: what a commit stores. */
   get position(): number {
     return this.#position;
+  }
+
+  /** The offset after the last message handed out (processed or not): how far reading has got. */
+  get readPosition(): number {
+    return Math.max(this.#position, this.#readPosition);
   }
 
   /** The latest offset the broker reported (the offset the next appended message gets). */
@@ -97,6 +103,7 @@ export class PartitionFetcher {
     while (moved < max) {
       const end = Math.min(this.#buffer.length, this.#bufferAt + max - moved);
       for (let i = this.#bufferAt; i < end; i++) out.push(this.#buffer[i]!);
+      if (end > this.#bufferAt) this.#readPosition = this.#buffer[end - 1]!.offset + 1;
       moved += end - this.#bufferAt;
       this.#bufferAt = end;
       if (this.#bufferAt < this.#buffer.length) break;
@@ -110,7 +117,18 @@ export class PartitionFetcher {
     return moved;
   }
 
-  /** Records that the application has the message at `offset`: the position moves past it. */
+  /**
+   * Puts messages taken but not processed back in front of the buffer, in order, so the next take
+   * hands them out again. They must be this partition's, in the order they were taken.
+   */
+  giveBack(messages: readonly ConsumedMessage[]): void {
+    if (this.#stopped || messages.length === 0) return;
+    this.#buffer = [...messages, ...this.#buffer.slice(this.#bufferAt)];
+    this.#bufferAt = 0;
+    this.#readPosition = messages[0]!.offset;
+  }
+
+  /** Records that the application has processed the message at `offset`: the position moves past it. */
   delivered(offset: number): void {
     if (offset < this.#position) return;
     this.#position = offset + 1;

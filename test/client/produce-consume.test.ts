@@ -93,13 +93,16 @@ test('a group resumes exactly after its commit: no duplicate, no gap', async () 
     autoCommit: false,
   });
   const part1 = await consumeUntil(first, 3777);
-  await first.close(); // commits the position after the last message handed out
+  // Everything handed out is processed: commit() says so; close() alone would leave the last
+  // poll's batch for redelivery (at least once).
+  await first.commit();
+  await first.close();
   const second = new Consumer({ masters: cluster.masters, group: 'resume', topics: [topic] });
   const part2 = await consumeUntil(second, total - part1.length);
   assert.ok(second.caughtUp, 'the second consumer has read everything');
   const extra = await second.poll({ timeoutMs: 300 });
   assert.equal(extra.length, 0, 'nothing beyond the 10k');
-  await second.close();
+  await second.close(); // the empty poll above finished the last batch, so close() commits it
   const seen = new Map<string, string>();
   for (const message of [...part1, ...part2]) {
     const id = `${message.partition}/${message.offset}`;
@@ -203,7 +206,9 @@ test('an oversize message is MESSAGE_TOO_LARGE and the producer keeps working', 
   assert.equal(later.offset, (outcomes[2] as PromiseFulfilledResult<{ offset: number }>).value.offset + 1);
 });
 
-test('for await yields in partition order; breaking out and closing commits only what was yielded', async () => {
+test('for await yields in partition order; leaving the loop gives back the message it was on', async () => {
+  // Goal: at least once through iteration. Method: break on the 25th message; only 24 count as
+  // processed, and iterating again yields the 25th first; commit() inside the loop then covers it.
   const consumer = new Consumer({
     masters: cluster.masters,
     group: 'iterate',
@@ -216,8 +221,6 @@ test('for await yields in partition order; breaking out and closing commits only
     yielded.push(message);
     if (yielded.length === 25) break;
   }
-  await consumer.close();
-  const committed = await admin.groupOffsets('iterate', topic);
   const byPartition = new Map<number, number>();
   for (const message of yielded) {
     assert.equal(
@@ -227,11 +230,28 @@ test('for await yields in partition order; breaking out and closing commits only
     );
     byPartition.set(message.partition, message.offset + 1);
   }
+  const positionsAfterBreak = consumer.positions();
+  for await (const message of consumer) {
+    assert.deepEqual(
+      { partition: message.partition, offset: message.offset },
+      { partition: yielded[24]!.partition, offset: yielded[24]!.offset },
+      'the message the first loop left is handed out again',
+    );
+    await consumer.commit();
+    break;
+  }
+  await consumer.close();
+  const committed = await admin.groupOffsets('iterate', topic);
   for (const entry of committed) {
     assert.equal(entry.committed, byPartition.get(entry.partition) ?? 0, `partition ${entry.partition}`);
   }
   assert.equal(
     committed.reduce((sum, entry) => sum + (entry.committed ?? 0), 0),
     25,
+  );
+  assert.equal(
+    positionsAfterBreak.reduce((sum, entry) => sum + entry.position, 0),
+    24,
+    'after the break the read position is back on the 25th message',
   );
 });

@@ -164,7 +164,13 @@ async function runConsumer(consumer: Consumer, loop: LoopOptions): Promise<numbe
     failure = error;
   }
   process.off('SIGINT', onSigint);
-  // close() commits what was printed (unless the group is a throwaway one).
+  // Everything polled was printed, so all of it is processed: commit it (a throwaway group commits
+  // nothing). After a failure only what the consumer knows finished is committed, by close().
+  if (failure === undefined) {
+    await consumer.commit().catch((error: unknown) => {
+      failure = error;
+    });
+  }
   await consumer.close().catch((error: unknown) => {
     failure ??= error;
   });
