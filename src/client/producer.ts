@@ -24,7 +24,7 @@ export interface ProducerOptions extends ClientOptions {
    * has one request in flight and what arrives meanwhile joins the next batch.
    */
   lingerMs?: number;
-  /** Bytes at which a partition's batch is sent without waiting. Default 256 KiB. */
+  /** Bytes at which a partition's batch is sent without waiting. Default 1 MiB. */
   batchBytes?: number;
   /**
    * Bytes of messages the producer batches and sends before the broker acknowledges them. When
@@ -88,7 +88,7 @@ export class Producer {
     }
     this.#retries = integerAtLeast(options.retries ?? requestRetriesDefault, 0, 'retries');
     const lingerMs = integerAtLeast(options.lingerMs ?? 0, 0, 'lingerMs');
-    const batchBytes = integerAtLeast(options.batchBytes ?? 256 * KiB, 1, 'batchBytes');
+    const batchBytes = integerAtLeast(options.batchBytes ?? 1 * MiB, 1, 'batchBytes');
     const bufferBytesMax = integerAtLeast(options.bufferBytesMax ?? 32 * MiB, 1, 'bufferBytesMax');
     const sender = new BatchSender(this.#cluster, { acks, retries: this.#retries }, (batch) =>
       this.#settled(batch),
