@@ -4,7 +4,7 @@
 // partition. It tracks the position (the next offset to hand out) and the latest offset the
 // broker reported.
 import { TubeError } from '../common/index.js';
-import { decodeFetchResponse, encodeFetchRequest, opcodes } from '../protocol/index.js';
+import { decodeFetchResponse, encodeFetchRequest, opcodes, peekFetchNextOffset } from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
 import { toConsumedMessage, type ConsumedMessage } from './consumed-message.js';
 import { backoffMs, delay, isRetriable } from './retry.js';
@@ -144,6 +144,7 @@ export class PartitionFetcher {
   async #fetch(): Promise<void> {
     const { topic, partition, maxWaitMs, fetchBytes } = this.#options;
     const offset = this.#fetchOffset;
+    let answer: Buffer;
     try {
       const { connection } = await this.#cluster.route(topic, partition);
       const body = encodeFetchRequest({
@@ -157,15 +158,35 @@ export class PartitionFetcher {
       const frame = await connection.request(opcodes.FETCH, body, {
         timeoutMs: this.#cluster.options.requestTimeoutMs + maxWaitMs,
       });
-      if (this.#stopped) return;
-      const answer = decodeFetchResponse(frame.body, { verifyCrc: true });
-      this.#retries = 0;
-      this.#accept(offset, answer.nextOffset, answer.latestOffset, answer.messages, answer.damagedSkipped);
+      answer = frame.body;
     } catch (error) {
-      if (this.#stopped) return;
-      await this.#recover(error, offset);
-    } finally {
+      // Stays in flight through the backoff, so no other fetch overtakes the retry.
+      if (!this.#stopped) await this.#recover(error, offset);
       this.#inflight = false;
+      this.#fetchSoon();
+      return;
+    }
+    this.#inflight = false;
+    if (this.#stopped) return;
+    try {
+      // When this answer takes the free slot, the next fetch leaves before the CRCs are checked and
+      // the messages decoded, so the broker reads while this process decodes.
+      const nextOffset = peekFetchNextOffset(answer);
+      if (nextOffset > offset && this.#bufferAt >= this.#buffer.length && this.#next === undefined) {
+        this.#fetchOffset = nextOffset;
+        this.#fetchSoon();
+      }
+      const decoded = decodeFetchResponse(answer, { verifyCrc: true });
+      this.#retries = 0;
+      this.#accept(
+        offset,
+        decoded.nextOffset,
+        decoded.latestOffset,
+        decoded.messages,
+        decoded.damagedSkipped,
+      );
+    } catch (error) {
+      await this.#recover(error, offset);
     }
     this.#fetchSoon();
   }
@@ -177,6 +198,9 @@ export class PartitionFetcher {
     fetched: ReturnType<typeof decodeFetchResponse>['messages'],
     damagedSkipped: number,
   ): void {
+    // An answer that arrives after this fetcher failed (a fetch sent before the failure was known)
+    // must not hand out messages past the failure.
+    if (this.#failure !== undefined) return;
     if (damagedSkipped > 0) {
       this.#cluster.logger.warn(
         { topic: this.topic, partition: this.partition, offset, damagedSkipped },

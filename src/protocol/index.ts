@@ -19,6 +19,7 @@ export {
   encodeFetchRequest,
   encodeFetchResponse,
   fetchLimits,
+  peekFetchNextOffset,
 } from './messages/fetch.js';
 export type {
   DecodeFetchResponseOptions,

@@ -19,6 +19,7 @@ import {
   encodeProduceResponse,
   isKnownOpcode,
   opcodes,
+  peekFetchNextOffset,
 } from '../../src/protocol/index.js';
 
 /** Runs `action` and requires it to succeed or throw BAD_REQUEST, nothing else. */
@@ -376,6 +377,28 @@ describe('FETCH', () => {
     const body = encodeFetchRequest(goldenRequest);
     assert.equal(body.toString('hex'), goldenRequestHex);
     assert.deepEqual(decodeFetchRequest(body), goldenRequest);
+  });
+
+  test('peekFetchNextOffset reads nextOffset alone and refuses a body shorter than the header', () => {
+    // Goal: a consumer may ask for the next answer before decoding this one. Method: the golden
+    // response, then truncated bodies.
+    const body = join(
+      encodeFetchResponse({
+        nextOffset: 8,
+        latestOffset: 9,
+        count: 1,
+        damagedSkipped: 0,
+        chunks: [Buffer.from(goldenRecordHex, 'hex')],
+      }),
+    );
+    assert.equal(peekFetchNextOffset(body), 8);
+    assert.throws(
+      () => peekFetchNextOffset(body.subarray(0, 27)),
+      (error) => isTubeError(error, 'BAD_REQUEST'),
+    );
+    const huge = Buffer.from(body);
+    huge.writeUInt32LE(0xffffffff, 4);
+    assert.throws(() => peekFetchNextOffset(huge), /nextOffset is over 2\^53 - 1/);
   });
 
   test('encodes and decodes the golden response bytes', () => {

@@ -199,6 +199,18 @@ export function encodeFetchResponse(response: FetchResponse): Buffer[] {
 }
 
 /**
+ * Reads only the `nextOffset` of a FETCH response, so a consumer can ask for the next answer before
+ * it checks and decodes this one. Throws `TubeError('BAD_REQUEST')` when the body is too short or
+ * the offset is out of range; the full decode checks the rest.
+ */
+export function peekFetchNextOffset(body: Buffer): number {
+  need(0, responseHeaderBytes, body.byteLength, 'header', 'response');
+  const nextOffset = getU64(new DataView(body.buffer, body.byteOffset, body.byteLength), 0);
+  if (!Number.isSafeInteger(nextOffset)) throw malformed('response', 'nextOffset is over 2^53 - 1');
+  return nextOffset;
+}
+
+/**
  * Decodes a FETCH response body, walking its records. With `verifyCrc`, a record whose checksum
  * (or header) is wrong is dropped and counted in `damagedSkipped`, never returned. Keys and values
  * are views into `body`. A count or lengths that disagree with the bytes throw
