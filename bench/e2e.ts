@@ -43,7 +43,7 @@ interface Sizes {
   latencyWarmupSeconds: number;
 }
 
-const fullSizes: Sizes = { messages: 1_000_000, reps: 3, latencySeconds: 20, latencyWarmupSeconds: 3 };
+const fullSizes: Sizes = { messages: 1_000_000, reps: 5, latencySeconds: 20, latencyWarmupSeconds: 3 };
 const quickSizes: Sizes = { messages: 100_000, reps: 1, latencySeconds: 3, latencyWarmupSeconds: 1 };
 const latencyRatePerSecond = 5000;
 
