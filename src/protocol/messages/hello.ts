@@ -7,9 +7,8 @@
 // protocolVersion is an integer in [1, 65535]; clientId and serverId hold 1 to 255 UTF-8 bytes.
 // Unknown fields are ignored, so a later version may add optional ones.
 import { z } from 'zod';
-import { TubeError } from '../../common/index.js';
+import { decodeJson } from './json-message.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const version = z.int().min(1).max(0xffff);
 const identity = z
   .string()
@@ -44,7 +43,7 @@ export function encodeHelloRequest(request: HelloRequest): Buffer {
 
 /** Decodes and validates a HELLO request body; throws `TubeError('BAD_REQUEST')` saying what is wrong. */
 export function decodeHelloRequest(body: Buffer): HelloRequest {
-  return parse(helloRequestSchema, body, 'HELLO request');
+  return decodeJson(helloRequestSchema, body, 'HELLO request');
 }
 
 /** Encodes a HELLO response body; fields in a fixed order so the bytes are stable. */
@@ -55,30 +54,9 @@ export function encodeHelloResponse(response: HelloResponse): Buffer {
 
 /** Decodes and validates a HELLO response body; throws `TubeError('BAD_REQUEST')` saying what is wrong. */
 export function decodeHelloResponse(body: Buffer): HelloResponse {
-  return parse(helloResponseSchema, body, 'HELLO response');
+  return decodeJson(helloResponseSchema, body, 'HELLO response');
 }
 
 function json(value: object): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
-}
-
-function parse<T>(schema: z.ZodType<T>, body: Buffer, what: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(utf8.decode(body));
-  } catch (error) {
-    throw new TubeError('BAD_REQUEST', `${what} is not UTF-8 JSON: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const problems = result.error.issues.map(
-      (issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`,
-    );
-    throw new TubeError('BAD_REQUEST', `${what} is invalid: ${problems.join('; ')}`, {
-      details: { issues: problems },
-    });
-  }
-  return result.data;
 }
