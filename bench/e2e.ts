@@ -110,7 +110,8 @@ interface Daemon {
 }
 
 async function startDaemon(args: string[], dataDir: string): Promise<Daemon> {
-  const child = spawn(process.execPath, [tubemq, ...args, '--port', '0', '--data-dir', dataDir], {
+  // Executed as a user runs it, through its shebang (which also sets the launcher's malloc settings).
+  const child = spawn(tubemq, [...args, '--port', '0', '--data-dir', dataDir], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, TUBEMQ_LOG_LEVEL: 'warn' },
   });
