@@ -84,13 +84,24 @@ function settlePageCache(): void {
   }
 }
 
+/**
+ * The malloc settings `bin/tubemq` starts the daemons with (its shebang). The baseline's two
+ * processes get them too, so the baseline is not handicapped against the broker; the producer and
+ * consumer processes run as a plain `node` program would.
+ */
+const launcherMallocEnv = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '268435456' };
+
 /** Runs one child job; resolves with its results in order (the last one is the final result). */
-function runChild(job: ChildJob, onMessage?: (result: ChildResult) => void): Promise<ChildResult> {
+function runChild(
+  job: ChildJob,
+  onMessage?: (result: ChildResult) => void,
+  extraEnv: Record<string, string> = {},
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = fork(childScript, [JSON.stringify(job)], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, NODE_ENV: 'production', TUBEMQ_LOG_LEVEL: 'warn' },
+      env: { ...process.env, NODE_ENV: 'production', TUBEMQ_LOG_LEVEL: 'warn', ...extraEnv },
     });
     let last: ChildResult | undefined;
     child.on('message', (message: ChildResult) => {
@@ -143,6 +154,7 @@ async function measureRaw(messages: number): Promise<number> {
     const child = fork(childScript, [JSON.stringify({ role: 'raw-sink' } satisfies ChildJob)], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, ...launcherMallocEnv },
     });
     sinkPid = child.pid ?? 0;
     child.on('message', (message: ChildResult) => {
@@ -154,14 +166,11 @@ async function measureRaw(messages: number): Promise<number> {
   });
   await sinkReady;
   try {
-    const result = await runChild({
-      role: 'raw-send',
-      port: sinkPort,
-      messages,
-      valueBytes,
-      batchMessages: 256,
-      window: 16,
-    });
+    const result = await runChild(
+      { role: 'raw-send', port: sinkPort, messages, valueBytes, batchMessages: 256, window: 16 },
+      undefined,
+      launcherMallocEnv,
+    );
     return result.role === 'raw-send' ? result.messages / result.seconds : Number.NaN;
   } finally {
     process.kill(sinkPid, 'SIGKILL');
