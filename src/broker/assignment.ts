@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Logger } from '../common/index.js';
 import { nodeFileIO, writeFileAtomic } from '../common/file-io.js';
 import { brokerAssignmentSchema, decodeJson, type BrokerAssignment } from '../protocol/index.js';
-import type { StorageEngine, TopicConfig } from '../storage/index.js';
+import type { StorageEngine, TopicConfig, TopicInfo } from '../storage/index.js';
 import type { Hosting } from './hosting.js';
 import { readFile } from 'node:fs/promises';
 
@@ -83,9 +83,12 @@ export class AssignmentApplier {
   async #applyNow(assignment: BrokerAssignment): Promise<void> {
     const applied = new Set<string>();
     let failed = 0;
+    // One lookup table per application: a thousand-topic assignment must not list the topics a
+    // thousand times (every topic created anywhere re-sends the whole assignment).
+    const stored = new Map(this.#storage.listTopics().map((info) => [info.name, info]));
     for (const topic of assignment.topics) {
       try {
-        await this.#applyTopic(topic);
+        await this.#applyTopic(topic, stored.get(topic.name));
         applied.add(topic.name);
       } catch (error) {
         failed++;
@@ -107,7 +110,7 @@ export class AssignmentApplier {
     }
   }
 
-  async #applyTopic(topic: AssignedTopic): Promise<void> {
+  async #applyTopic(topic: AssignedTopic, existing: TopicInfo | undefined): Promise<void> {
     const storage = this.#storage;
     const wanted: TopicConfig = {
       partitions: topic.partitions,
@@ -116,7 +119,6 @@ export class AssignmentApplier {
       retentionBytes: topic.retentionBytes,
       ackFloor: topic.ackFloor,
     };
-    const existing = storage.listTopics().find((each) => each.name === topic.name);
     if (existing === undefined) {
       await storage.createTopic(topic.name, wanted, { ifNotExists: true });
       return;

@@ -285,7 +285,8 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     const partitions = await this.#assignment.assign();
     this.#assignment.onChange((next) => void this.#reassign(next));
     await this.#addFetchers(partitions);
-    if (this.#autoCommit) {
+    // close() may have run while this awaited; it cleared a timer that did not exist yet.
+    if (this.#autoCommit && !this.#closed) {
       this.#autoCommitTimer = setInterval(() => void this.#commitQuietly(), this.#autoCommitIntervalMs);
       this.#autoCommitTimer.unref();
     }

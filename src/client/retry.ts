@@ -21,10 +21,3 @@ export function isRetriable(error: unknown): boolean {
 export function delay(ms: number): Promise<void> {
   return sleep(ms);
 }
-
-/** Wraps anything thrown into a TubeError, keeping TubeErrors as they are. */
-export function asTubeError(error: unknown, context: string): TubeError {
-  if (error instanceof TubeError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new TubeError('INTERNAL', `${context}: ${message}`, { cause: error });
-}

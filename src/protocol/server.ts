@@ -70,6 +70,11 @@ export class ProtocolServer {
       this.#server.once('error', onError);
       this.#server.listen({ host, port }, () => {
         this.#server.off('error', onError);
+        // A failed accept (EMFILE, out of file handles) arrives as an 'error' event; unheard, it
+        // would end the daemon. The listener stays open and serves the clients it has.
+        this.#server.on('error', (error) => {
+          this.#options.logger.error({ err: error }, 'accepting a connection failed');
+        });
         resolve((this.#server.address() as net.AddressInfo).port);
       });
     });
