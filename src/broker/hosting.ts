@@ -1,6 +1,6 @@
 // Which partitions this broker serves. The master decides (BROKER_ASSIGNMENT); in standalone mode
 // every topic in local storage is served. Checked on every request, so it is two map lookups.
-import { TubeError } from '../common/index.js';
+import { TubeError, topicNotFound } from '../common/index.js';
 import type { BrokerAssignment } from '../protocol/index.js';
 
 interface HostedTopic {
@@ -45,9 +45,7 @@ export class Hosting {
     const hosted = topics.get(topic);
     if (hosted?.hosted.has(partition)) return;
     if (hosted === undefined && !this.#topicExists(topic)) {
-      throw new TubeError('NOT_FOUND', `topic ${JSON.stringify(topic)} does not exist`, {
-        details: { topic },
-      });
+      throw topicNotFound(topic);
     }
     if (hosted !== undefined && (partition >= hosted.partitions || partition < 0)) {
       throw new TubeError(

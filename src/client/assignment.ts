@@ -3,6 +3,7 @@
 import { TubeError } from '../common/index.js';
 import type { TopicPartition } from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
+import { partitionNotFound } from './client-errors.js';
 
 /** A source of the partitions one consumer reads. */
 export interface AssignmentSource {
@@ -51,11 +52,7 @@ export class StaticAssignment implements AssignmentSource {
           : Array.from({ length: description.partitions }, (_, partition) => partition);
       for (const partition of partitions) {
         if (!Number.isInteger(partition) || partition < 0 || partition >= description.partitions) {
-          throw new TubeError(
-            'NOT_FOUND',
-            `partition ${partition} of topic "${topic}" does not exist (it has ${description.partitions})`,
-            { details: { topic, partition, partitions: description.partitions } },
-          );
+          throw partitionNotFound(topic, partition, description.partitions);
         }
         assigned.push({ topic, partition });
       }

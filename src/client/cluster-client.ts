@@ -8,6 +8,7 @@ import { MasterLink } from './master-link.js';
 import { MetadataCache } from './metadata-cache.js';
 import type { ResolvedClientOptions } from './options.js';
 import { backoffMs, delay, isRetriable } from './retry.js';
+import { clientClosed, partitionNotFound } from './client-errors.js';
 
 /** Where a partition lives right now. */
 export interface PartitionRoute {
@@ -52,11 +53,7 @@ export class ClusterClient {
     let description = await this.metadata.topic(topic);
     if (partition >= description.partitions) description = await this.metadata.refresh(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= description.partitions) {
-      throw new TubeError(
-        'NOT_FOUND',
-        `partition ${partition} of topic "${topic}" does not exist (it has ${description.partitions})`,
-        { details: { topic, partition, partitions: description.partitions } },
-      );
+      throw partitionNotFound(topic, partition, description.partitions);
     }
     const brokerId = description.placement[partition]!;
     const broker = this.metadata.broker(brokerId);
@@ -75,7 +72,7 @@ export class ClusterClient {
 
   /** The broker serving a partition and a connection to it. */
   async route(topic: string, partition: number): Promise<PartitionRoute> {
-    if (this.#closed) throw closedError();
+    if (this.#closed) throw clientClosed();
     const broker = await this.brokerOf(topic, partition);
     return { broker, connection: await this.brokers.get(broker) };
   }
@@ -140,8 +137,4 @@ export class ClusterClient {
     clearInterval(this.#refreshTimer);
     await Promise.all([this.brokers.close(), this.master.close()]);
   }
-}
-
-function closedError(): TubeError {
-  return new TubeError('UNAVAILABLE', 'the client is closed');
 }

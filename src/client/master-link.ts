@@ -10,6 +10,7 @@ import {
   type JsonMessage,
 } from '../protocol/index.js';
 import type { ResolvedClientOptions } from './options.js';
+import { clientClosed } from './client-errors.js';
 
 /** A connection to one master of a list, failing over to the next one. */
 export class MasterLink {
@@ -43,7 +44,7 @@ export class MasterLink {
     let lastError: unknown;
     let redialled = false;
     for (let tried = 0; tried < this.#masters.length; tried++) {
-      if (this.#closed) throw closedError();
+      if (this.#closed) throw clientClosed();
       const reused = this.#connection !== undefined;
       let connection: Connection;
       try {
@@ -113,8 +114,4 @@ function isMasterFailure(error: unknown, connection: Connection): boolean {
 
 function isTimeout(error: unknown): boolean {
   return error instanceof TubeError && 'timeoutMs' in error.details;
-}
-
-function closedError(): TubeError {
-  return new TubeError('UNAVAILABLE', 'the client is closed');
 }

@@ -1,7 +1,7 @@
 // What the master said about topics and brokers, kept until something suggests it is stale: clients
 // refresh a topic on first use and again after a retriable error (a broker moved, a partition was
 // reassigned). Concurrent refreshes of one topic share a single METADATA request.
-import { TubeError } from '../common/index.js';
+import { topicNotFound } from '../common/index.js';
 import { metadataMessage, type BrokerInfo, type TopicDescription } from '../protocol/index.js';
 import type { MasterLink } from './master-link.js';
 
@@ -58,10 +58,7 @@ export class MetadataCache {
     const description = answer.topics.find((each) => each.name === topic);
     if (description === undefined) {
       // The master answers NOT_FOUND itself; this covers one that leaves the topic out instead.
-      throw new TubeError('NOT_FOUND', `topic "${topic}" does not exist`, {
-        details: { topic },
-        hint: `create it with \`tubemq topic create ${topic}\``,
-      });
+      throw topicNotFound(topic);
     }
     return description;
   }

@@ -11,6 +11,7 @@ import { integerAtLeast, resolveClientOptions, type ClientOptions } from './opti
 import { Partitioner } from './partitioner.js';
 import type { PendingSend, ProducerBatch, SendResult } from './producer-batch.js';
 import { RecordAccumulator } from './record-accumulator.js';
+import { partitionNotFound } from './client-errors.js';
 
 export type { SendResult } from './producer-batch.js';
 
@@ -191,14 +192,7 @@ export class Producer {
 
   #place(send: PendingSend, description: TopicDescription): void {
     if (send.partition >= description.partitions) {
-      this.#fail(
-        send,
-        new TubeError(
-          'NOT_FOUND',
-          `partition ${send.partition} of topic "${send.topic}" does not exist (it has ${description.partitions})`,
-          { details: { topic: send.topic, partition: send.partition, partitions: description.partitions } },
-        ),
-      );
+      this.#fail(send, partitionNotFound(send.topic, send.partition, description.partitions));
       return;
     }
     if (send.partition < 0)

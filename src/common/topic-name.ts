@@ -22,3 +22,11 @@ export function checkTopicName(name: unknown): asserts name is string {
     });
   }
 }
+
+/** NOT_FOUND for an unknown topic, worded the same by master, broker and client. */
+export function topicNotFound(topic: string): TubeError {
+  return new TubeError('NOT_FOUND', `topic ${JSON.stringify(topic)} does not exist`, {
+    details: { topic },
+    hint: `create it with \`tubemq topic create ${topic}\``,
+  });
+}

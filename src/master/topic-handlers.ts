@@ -1,5 +1,5 @@
 // METADATA, CREATE_TOPIC, LIST_TOPICS, DESCRIBE_TOPIC: topics as clients and admins see them.
-import { TubeError, topicDefaults } from '../common/index.js';
+import { TubeError, topicDefaults, topicNotFound } from '../common/index.js';
 import {
   createTopicMessage,
   describeTopicMessage,
@@ -13,14 +13,6 @@ import {
 import { hostingBrokers } from './assignment.js';
 import { brokerInfos, jsonHandler, pushAssignments, type MasterContext } from './master-context.js';
 import { placePartitions } from './placement.js';
-
-/** NOT_FOUND for a topic the master does not know, worded the same everywhere. */
-export function topicNotFound(name: string): TubeError {
-  return new TubeError('NOT_FOUND', `topic "${name}" does not exist`, {
-    details: { topic: name },
-    hint: `create it with \`tubemq topic create ${name}\``,
-  });
-}
 
 function requireTopic(context: MasterContext, name: string): TopicDescription {
   const topic = context.store.topic(name);
