@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isProcessAlive } from '../common/data-dir-lock.js';
 import { exitCodes } from './exit.js';
 
 /** The file-name stem of a daemon's pid and log files. */
@@ -117,16 +118,6 @@ export async function readJson(path: string): Promise<Record<string, unknown> | 
   }
 }
 
-/** Whether a process with this pid exists (and we may signal it). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** What `status` finds. */
 export interface DaemonStatus {
   role: DaemonRole;
@@ -145,7 +136,7 @@ export async function daemonStatus(role: DaemonRole, dataDir: string): Promise<D
   const base = { role, dataDir: resolve(dataDir) };
   const pid = await readPid(files.pid);
   if (pid === undefined) return { ...base, running: false };
-  if (!isAlive(pid)) return { ...base, running: false, pid, stalePidFile: true };
+  if (!isProcessAlive(pid)) return { ...base, running: false, pid, stalePidFile: true };
   const ports = await readJson(files.ports);
   return ports === undefined ? { ...base, running: true, pid } : { ...base, running: true, pid, ports };
 }
@@ -166,7 +157,7 @@ export async function stopDaemon(
   }
   process.kill(status.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(status.pid)) {
+  while (isProcessAlive(status.pid)) {
     if (Date.now() > deadline) {
       const { TubeError } = await import('../common/errors.js');
       throw new TubeError('UNAVAILABLE', `${role} (pid ${status.pid}) did not stop within ${timeoutMs} ms`, {

@@ -95,11 +95,16 @@ async function readHolder(lockPath: string): Promise<number | undefined | 'gone'
 
 function isAlive(pid: number, lockPath: string): boolean {
   if (pid === process.pid) return heldByThisProcess.has(lockPath);
+  return isProcessAlive(pid);
+}
+
+/** Whether a process with this pid exists, ours to signal or not (signal 0 probes without sending). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    // EPERM: the process exists but belongs to someone else — still a live holder.
+    // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
