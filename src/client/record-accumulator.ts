@@ -34,7 +34,8 @@ interface PartitionQueue {
 export class RecordAccumulator {
   readonly #options: AccumulatorOptions;
   readonly #dispatch: Dispatch;
-  readonly #queues = new Map<string, PartitionQueue>();
+  // By topic, then by partition: no key string built per message.
+  readonly #queues = new Map<string, (PartitionQueue | undefined)[]>();
 
   /** @param dispatch sends one batch; must settle every send in it and never reject */
   constructor(options: AccumulatorOptions, dispatch: Dispatch) {
@@ -44,11 +45,15 @@ export class RecordAccumulator {
 
   /** Adds a routed message (its `partition` is set) to its partition's open batch. */
   append(send: PendingSend): void {
-    const key = `${send.topic}\u0000${send.partition}`;
-    let queue = this.#queues.get(key);
+    let partitions = this.#queues.get(send.topic);
+    if (partitions === undefined) {
+      partitions = [];
+      this.#queues.set(send.topic, partitions);
+    }
+    let queue = partitions[send.partition];
     if (queue === undefined) {
       queue = { open: undefined, ready: [], inflight: false, timer: undefined };
-      this.#queues.set(key, queue);
+      partitions[send.partition] = queue;
     }
     let open = queue.open;
     if (
@@ -70,7 +75,7 @@ export class RecordAccumulator {
 
   /** Sends every open batch now (as soon as its partition has no request in flight). */
   sealAll(): void {
-    for (const queue of this.#queues.values()) {
+    for (const queue of this.#allQueues()) {
       if (queue.open !== undefined) this.#seal(queue);
     }
   }
@@ -78,10 +83,16 @@ export class RecordAccumulator {
   /** Batches not yet answered, open or queued or in flight. */
   get pendingBatches(): number {
     let count = 0;
-    for (const queue of this.#queues.values()) {
+    for (const queue of this.#allQueues()) {
       count += queue.ready.length + (queue.open === undefined ? 0 : 1) + (queue.inflight ? 1 : 0);
     }
     return count;
+  }
+
+  *#allQueues(): Iterable<PartitionQueue> {
+    for (const partitions of this.#queues.values()) {
+      for (const queue of partitions) if (queue !== undefined) yield queue;
+    }
   }
 
   #startLinger(queue: PartitionQueue, batch: ProducerBatch): void {
