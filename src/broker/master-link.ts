@@ -2,7 +2,7 @@
 // REGISTER_BROKER, apply the assignment, heartbeat with the applied version, apply pushed
 // assignments and heartbeat at once so the master learns fast (CREATE_TOPIC waits for that).
 // Losing the master never stops data: the link just keeps reconnecting in the background.
-import { isTubeError, type Logger } from '../common/index.js';
+import { backoffMs, isTubeError, type Logger } from '../common/index.js';
 import {
   brokerAssignmentPush,
   brokerHeartbeatMessage,
@@ -17,8 +17,6 @@ import {
 } from '../protocol/index.js';
 import type { AssignmentApplier } from './assignment.js';
 
-const backoffFirstMs = 100;
-const backoffMaxMs = 2000;
 const connectTimeoutMs = 2000;
 
 /** Options of {@link MasterLink}. */
@@ -89,7 +87,7 @@ export class MasterLink {
         this.#connection = undefined;
       }
       if (this.#closed) break;
-      await this.#sleep(Math.min(backoffMaxMs, backoffFirstMs * 2 ** Math.max(0, failures - 1)));
+      await this.#sleep(backoffMs(failures));
     }
   }
 

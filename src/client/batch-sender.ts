@@ -2,11 +2,11 @@
 // offset, or all reject with the error that ended the attempts — never dropped in silence. Retriable
 // errors are retried (fresh metadata, backoff) up to `retries` times; a batch refused as too large
 // is split in halves so only the oversize message fails and its neighbours still land.
-import { TubeError } from '../common/index.js';
+import { TubeError, backoffMs } from '../common/index.js';
 import { decodeProduceResponse, encodeProduceRequest, opcodes, type ProduceAcks } from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
 import type { ProducerBatch } from './producer-batch.js';
-import { backoffMs, delay, isRetriable } from './retry.js';
+import { delay, isRetriable } from './retry.js';
 
 /** How batches are sent. */
 export interface BatchSenderOptions {

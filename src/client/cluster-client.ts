@@ -1,13 +1,13 @@
 // The plumbing under Admin, Producer and Consumer: the master link, the metadata cache and the
 // broker pool, plus the two questions every data request asks — which broker serves this partition,
 // and what to do when the answer is a retriable error.
-import { TubeError, type Logger, createLogger } from '../common/index.js';
+import { TubeError, backoffMs, type Logger, createLogger } from '../common/index.js';
 import type { BrokerInfo, Connection, TopicPartition } from '../protocol/index.js';
 import { BrokerPool } from './broker-pool.js';
 import { MasterLink } from './master-link.js';
 import { MetadataCache } from './metadata-cache.js';
 import type { ResolvedClientOptions } from './options.js';
-import { backoffMs, delay, isRetriable } from './retry.js';
+import { delay, isRetriable } from './retry.js';
 import { clientClosed, partitionNotFound } from './client-errors.js';
 
 /** Where a partition lives right now. */

@@ -3,11 +3,11 @@
 // while the application handles this one, and memory stays within two `fetchBytes` answers per
 // partition. It tracks the position (the next offset to hand out) and the latest offset the
 // broker reported.
-import { TubeError } from '../common/index.js';
+import { TubeError, backoffMs } from '../common/index.js';
 import { decodeFetchResponse, encodeFetchRequest, opcodes, peekFetchNextOffset } from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
 import { toConsumedMessage, type ConsumedMessage } from './consumed-message.js';
-import { backoffMs, delay, isRetriable } from './retry.js';
+import { delay, isRetriable } from './retry.js';
 
 /** Where and how one fetcher reads. */
 export interface PartitionFetcherOptions {

@@ -5,3 +5,4 @@ export * from './units.js';
 export * from './durable-state.js';
 export * from './topic-name.js';
 export * from './data-dir-lock.js';
+export * from './backoff.js';
