@@ -29,6 +29,19 @@ const knownKeys: Record<'master' | 'broker', { used: string[]; ignored: string[]
 };
 
 /**
+ * The `[section]` of the ini file given with `-c/--config`, or undefined without one; warnings
+ * about unknown keys go to stderr.
+ */
+export function configSection(
+  options: Readonly<Record<string, unknown>>,
+  section: 'master' | 'broker',
+): Promise<IniSection | undefined> {
+  const file = options.config;
+  if (typeof file !== 'string') return Promise.resolve(undefined);
+  return loadIniSection(file, section, (line) => void process.stderr.write(line + '\n'));
+}
+
+/**
  * Reads `[section]` of an ini file. Other sections (TubeMQ's `[zookeeper]`, `[tlsSetting]`, …) are
  * skipped so upstream files still load; an unknown key in the section is a warning naming it.
  */

@@ -11,14 +11,6 @@ import {
 } from '../protocol/index.js';
 import type { TopicDescription } from '../protocol/index.js';
 
-/** A broker the master has seen register: where it said it listens and when it first came. */
-export interface KnownBroker {
-  brokerId: number;
-  host: string;
-  port: number;
-  /** When it first registered, ms since the epoch. */
-  registeredAtMs: number;
-}
 
 /** The master's durable metadata, in memory. */
 export interface MetaState {
@@ -32,8 +24,12 @@ const knownBrokerSchema = z.object({
   brokerId: brokerIdSchema,
   host: hostSchema,
   port: portSchema,
+  /** When it first registered, ms since the epoch. */
   registeredAtMs: offsetSchema,
 });
+
+/** A broker the master has seen register: where it said it listens and when it first came. */
+export type KnownBroker = z.infer<typeof knownBrokerSchema>;
 
 // Each change carries the version it brings the state to, so replay gives the same version
 // whatever was compacted before.

@@ -3,7 +3,7 @@ import { Broker } from '../../broker/index.js';
 import { Admin } from '../../client/index.js';
 import { createLogger } from '../../common/logger.js';
 import { parseAddressList } from '../../protocol/index.js';
-import { loadIniSection, resolveBrokerSettings, type BrokerSettings } from '../config.js';
+import { configSection, resolveBrokerSettings, type BrokerSettings } from '../config.js';
 import { detach, runDaemon } from '../daemon.js';
 import { clientOptions, type Invocation } from '../invocation.js';
 import { isoTime, printResult } from '../output.js';
@@ -52,11 +52,7 @@ export async function brokerStart(invocation: Invocation): Promise<number> {
 /** Broker settings of an invocation (flags over TUBEMQ_MASTER over -c file over defaults). */
 export async function brokerSettings(invocation: Invocation): Promise<BrokerSettings> {
   const { options } = invocation;
-  const file = typeof options.config === 'string' ? options.config : undefined;
-  const ini =
-    file === undefined
-      ? undefined
-      : await loadIniSection(file, 'broker', (line) => void process.stderr.write(line + '\n'));
+  const ini = await configSection(options, 'broker');
   return resolveBrokerSettings(
     {
       brokerId: options.brokerId as number | undefined,

@@ -1,5 +1,5 @@
 // `tubemq master|broker status|stop`: through the pid file and ports.json of a data directory.
-import { loadIniSection, resolveBrokerSettings, resolveMasterSettings } from '../config.js';
+import { configSection, resolveBrokerSettings, resolveMasterSettings } from '../config.js';
 import { daemonStatus, listenAddress, stopDaemon, type DaemonRole, type DaemonStatus } from '../daemon.js';
 import { exitCodes } from '../exit.js';
 import type { GlobalOptions, Invocation } from '../invocation.js';
@@ -7,9 +7,7 @@ import { status as statusLine, writeOut } from '../output.js';
 
 async function dataDirOf(role: 'master' | 'broker', invocation: Invocation): Promise<string> {
   const { options } = invocation;
-  const file = typeof options.config === 'string' ? options.config : undefined;
-  const warn = (line: string): void => void process.stderr.write(line + '\n');
-  const ini = file === undefined ? undefined : await loadIniSection(file, role, warn);
+  const ini = await configSection(options, role);
   const flags = { dataDir: options.dataDir as string | undefined };
   return role === 'master'
     ? resolveMasterSettings(flags, ini).dataDir

@@ -1,7 +1,7 @@
 // `tubemq master start`: settings from flags, -c master.ini and defaults; foreground or --detach.
 import { Master } from '../../master/index.js';
 import { createLogger } from '../../common/logger.js';
-import { loadIniSection, resolveMasterSettings, type MasterSettings } from '../config.js';
+import { configSection, resolveMasterSettings, type MasterSettings } from '../config.js';
 import { detach, runDaemon } from '../daemon.js';
 import type { Invocation } from '../invocation.js';
 import { printDetached } from './daemon-control.js';
@@ -36,11 +36,7 @@ export async function masterStart(invocation: Invocation): Promise<number> {
 /** Master settings of an invocation (flags over -c file over defaults). */
 export async function masterSettings(invocation: Invocation): Promise<MasterSettings> {
   const { options } = invocation;
-  const file = typeof options.config === 'string' ? options.config : undefined;
-  const ini =
-    file === undefined
-      ? undefined
-      : await loadIniSection(file, 'master', (line) => void process.stderr.write(line + '\n'));
+  const ini = await configSection(options, 'master');
   return resolveMasterSettings(
     {
       host: options.host as string | undefined,
