@@ -177,6 +177,30 @@ async function measureRaw(messages: number): Promise<number> {
   }
 }
 
+/** msg/s (median of the runs, against a target), MB/s, and the ratio to the raw baseline. */
+function throughputFigures(
+  name: string,
+  short: string,
+  runs: number[],
+  rawMedian: number,
+  target: number,
+  notes: string[],
+): Figure[] {
+  const value = median(runs);
+  return [
+    {
+      name,
+      metric: 'msg/s',
+      value,
+      runs,
+      target: atLeast(target, `>= ${target.toLocaleString('en-US')}`),
+      note: notes.join(', '),
+    },
+    { name: short, metric: 'MB/s', value: (value * valueBytes) / MB },
+    { name: `${short} / raw loopback`, metric: 'ratio', value: value / rawMedian, format: 'percent' },
+  ];
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -279,40 +303,16 @@ export async function main(argv: string[]): Promise<number> {
     const latencies = sorted(latencyResult.latenciesMs);
 
     const rawMedian = median(raw);
-    const produceMedian = median(produced);
-    const consumeMedian = median(consumed);
     const figures: Figure[] = [
       { name: 'raw loopback, same frames', metric: 'msg/s', value: rawMedian, runs: raw },
-      {
-        name: 'produce 1 KiB, written acks',
-        metric: 'msg/s',
-        value: produceMedian,
-        runs: produced,
-        target: atLeast(150_000, '>= 150,000'),
-        note: `broker used ${median(brokerCores.produce).toFixed(2)} cores, producer ${median(clientCores.produce).toFixed(2)}`,
-      },
-      { name: 'produce', metric: 'MB/s', value: (produceMedian * valueBytes) / MB },
-      {
-        name: 'produce / raw loopback',
-        metric: 'ratio',
-        value: produceMedian / rawMedian,
-        format: 'percent',
-      },
-      {
-        name: 'consume 1 KiB, pull group',
-        metric: 'msg/s',
-        value: consumeMedian,
-        runs: consumed,
-        target: atLeast(200_000, '>= 200,000'),
-        note: `broker used ${median(brokerCores.consume).toFixed(2)} cores, consumer ${median(clientCores.consume).toFixed(2)}`,
-      },
-      { name: 'consume', metric: 'MB/s', value: (consumeMedian * valueBytes) / MB },
-      {
-        name: 'consume / raw loopback',
-        metric: 'ratio',
-        value: consumeMedian / rawMedian,
-        format: 'percent',
-      },
+      ...throughputFigures('produce 1 KiB, written acks', 'produce', produced, rawMedian, 150_000, [
+        `broker used ${median(brokerCores.produce).toFixed(2)} cores`,
+        `producer ${median(clientCores.produce).toFixed(2)}`,
+      ]),
+      ...throughputFigures('consume 1 KiB, pull group', 'consume', consumed, rawMedian, 200_000, [
+        `broker used ${median(brokerCores.consume).toFixed(2)} cores`,
+        `consumer ${median(clientCores.consume).toFixed(2)}`,
+      ]),
       { name: `latency @ ${latencyRatePerSecond} msg/s`, metric: 'p50 ms', value: percentile(latencies, 50) },
       {
         name: `latency @ ${latencyRatePerSecond} msg/s`,
