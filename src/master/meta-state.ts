@@ -11,7 +11,6 @@ import {
 } from '../protocol/index.js';
 import type { TopicDescription } from '../protocol/index.js';
 
-
 /** The master's durable metadata, in memory. */
 export interface MetaState {
   /** Grows by one with every change; brokers report the version they have applied. */
