@@ -12,6 +12,13 @@ export const errorTable = {
   PARTITION_OWNED_BY_OTHER: { code: 410, retriable: true, message: 'partition is owned by another consumer' },
   NOT_REGISTERED: { code: 411, retriable: true, message: 'consumer is not registered' },
   MESSAGE_TOO_LARGE: { code: 413, retriable: false, message: 'message is larger than the limit' },
+  GROUP_NOT_EMPTY: { code: 423, retriable: false, message: 'the consumer group has live members' },
+  GROUP_MISMATCH: {
+    code: 425,
+    retriable: false,
+    message: "the member's topics, filters or mode differ from the group's",
+  },
+  STALE_SESSION: { code: 427, retriable: false, message: 'the group has moved on to a newer session key' },
   BUSY: { code: 419, retriable: true, message: 'cache is full, retry' },
   NOT_LEADER: { code: 421, retriable: true, message: 'this master is not the leader' },
   RATE_LIMITED: { code: 452, retriable: true, message: 'rate limited' },

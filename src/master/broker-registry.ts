@@ -72,9 +72,9 @@ export class BrokerRegistry {
     this.live.set(brokerId, { session, appliedVersion: 0, timer });
     this.lastHeard.set(brokerId, Date.now());
     this.brokerOfSession.set(session, brokerId);
-    session.onClose = () => {
+    session.onClose(() => {
       if (this.live.get(brokerId)?.session === session) this.markOffline(brokerId, 'connection closed');
-    };
+    });
     if (previous !== undefined && previous.session !== session) previous.session.connection.close();
     this.options.logger.info({ brokerId, remoteAddress: session.remoteAddress }, 'broker online');
   }

@@ -24,6 +24,7 @@ export {
 export type {
   DecodeFetchResponseOptions,
   DecodedFetchResponse,
+  FetchOwner,
   FetchRequest,
   FetchResponse,
   FetchedMessage,
@@ -60,6 +61,18 @@ export * from './messages/cluster-status.js';
 export * from './messages/commit-offsets.js';
 export * from './messages/fetch-offsets.js';
 export * from './messages/list-offsets.js';
+export * from './messages/claim-partitions.js';
+export * from './messages/release-partitions.js';
+export * from './messages/list-group-offsets.js';
+export * from './messages/delete-group-offsets.js';
+export * from './messages/join-group.js';
+export * from './messages/group-heartbeat.js';
+export * from './messages/leave-group.js';
+export * from './messages/group-assignment.js';
+export * from './messages/list-groups.js';
+export * from './messages/describe-group.js';
+export * from './messages/reset-group-offsets.js';
+export * from './messages/delete-group.js';
 export type { Opcode, OpcodeName } from './opcodes.js';
 export { socketTransport } from './transport.js';
 export type { Transport } from './transport.js';

@@ -15,6 +15,14 @@ export const opcodes = {
   FETCH_OFFSETS: 13,
   /** Broker: earliest, latest and by-time offsets of partitions (`messages/list-offsets.ts`). */
   LIST_OFFSETS: 14,
+  /** Broker: take the leases of partitions for a group member (`messages/claim-partitions.ts`). */
+  CLAIM_PARTITIONS: 15,
+  /** Broker: give leases up (`messages/release-partitions.ts`). */
+  RELEASE_PARTITIONS: 16,
+  /** Broker: every committed offset, of one group or all (`messages/list-group-offsets.ts`). */
+  LIST_GROUP_OFFSETS: 17,
+  /** Broker: forget a group's committed offsets (`messages/delete-group-offsets.ts`). */
+  DELETE_GROUP_OFFSETS: 18,
   /** Master: topics, partitions and the brokers that serve them (`messages/metadata.ts`). */
   METADATA: 20,
   /** Master admin: create a topic (`messages/create-topic.ts`). */
@@ -33,6 +41,22 @@ export const opcodes = {
   CLUSTER_STATUS: 43,
   /** Master to broker, pushed: what the broker serves now (`messages/broker-assignment.ts`). */
   BROKER_ASSIGNMENT: 44,
+  /** Consumer to master: become a member of a balanced group (`messages/join-group.ts`). */
+  JOIN_GROUP: 50,
+  /** Consumer to master: liveness and the partitions held (`messages/group-heartbeat.ts`). */
+  GROUP_HEARTBEAT: 51,
+  /** Consumer to master: leave a group at once (`messages/leave-group.ts`). */
+  LEAVE_GROUP: 52,
+  /** Master to consumer, pushed: the partitions a member may own now (`messages/group-assignment.ts`). */
+  GROUP_ASSIGNMENT: 53,
+  /** Master admin: consumer groups the master knows (`messages/list-groups.ts`). */
+  LIST_GROUPS: 54,
+  /** Master admin: one group's members and assignment (`messages/describe-group.ts`). */
+  DESCRIBE_GROUP: 55,
+  /** Master admin: set a group's committed offsets safely (`messages/reset-group-offsets.ts`). */
+  RESET_GROUP_OFFSETS: 56,
+  /** Master admin: delete an empty group and its offsets (`messages/delete-group.ts`). */
+  DELETE_GROUP: 57,
 } as const;
 
 /** The name of an opcode this version speaks, e.g. `HELLO`. */

@@ -16,8 +16,11 @@ export interface Session {
   readonly hello: HelloRequest;
   /** `host:port` of the peer, for logs. */
   readonly remoteAddress: string;
-  /** Runs when the connection closes, e.g. to drop what the session held; set by handlers. */
-  onClose?: () => void;
+  /**
+   * Runs `listener` once when the connection closes, e.g. to drop what the session held (parked
+   * fetches, partition leases, group membership). Listeners run in the order added.
+   */
+  onClose(listener: () => void): void;
 }
 
 /**
@@ -111,7 +114,7 @@ export class ProtocolServer {
         if (isTubeError(error, 'BAD_REQUEST')) {
           logger.warn({ remoteAddress, error: error.message }, 'closed a connection that sent bad bytes');
         }
-        session?.onClose?.();
+        if (session !== undefined) runCloseListeners(session);
       },
     });
     this.#connections.add(connection);
@@ -131,7 +134,15 @@ export class ProtocolServer {
     }
     const { role, serverId } = this.#options;
     connection.respond(frame, encodeHelloResponse({ protocolVersion, serverId, role }));
-    return { connection, hello, remoteAddress };
+    const listeners: (() => void)[] = [];
+    const session: Session = {
+      connection,
+      hello,
+      remoteAddress,
+      onClose: (listener) => void listeners.push(listener),
+    };
+    closeListeners.set(session, listeners);
+    return session;
   }
 
   #refuse(frame: Frame, connection: Connection, message: string): void {
@@ -191,4 +202,12 @@ export class ProtocolServer {
       new TubeError('INTERNAL', `${opcodeLabel(frame.opcode)} failed on the server`),
     );
   }
+}
+
+const closeListeners = new WeakMap<Session, (() => void)[]>();
+
+function runCloseListeners(session: Session): void {
+  const listeners = closeListeners.get(session) ?? [];
+  closeListeners.delete(session);
+  for (const listener of listeners) listener();
 }

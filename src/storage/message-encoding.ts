@@ -3,7 +3,7 @@ import type { EncodableMessage } from '../common/record-format.js';
 import { streamAttribute } from '../common/record-message.js';
 import type { MessageInput } from './types.js';
 
-const streamIdLengthMax = 255;
+const streamIdLengthMax = 256;
 const fnvOffsetBasis = 0x811c9dc5;
 const fnvPrime = 0x01000193;
 

@@ -628,21 +628,21 @@ describe('FETCH', () => {
   });
 
   test('enforces the stream id limits on both ends', () => {
-    // Goal: TubeMQ's 500 × 255-byte filter limit holds. Method: encode and decode one over each limit.
+    // Goal: TubeMQ's 500 × 256-byte filter limit holds. Method: encode and decode one over each limit.
     const over = Array.from({ length: 501 }, (_, i) => `s${i}`);
     assertBadRequest(
       () => encodeFetchRequest({ ...goldenRequest, streamIds: over }),
       /501 stream ids, more than 500/,
     );
     assertBadRequest(
-      () => encodeFetchRequest({ ...goldenRequest, streamIds: ['x'.repeat(256)] }),
-      /is not 1 to 255 UTF-8 bytes/,
+      () => encodeFetchRequest({ ...goldenRequest, streamIds: ['x'.repeat(257)] }),
+      /is not 1 to 256 UTF-8 bytes/,
     );
     const countOver = Buffer.from(goldenRequestHex, 'hex');
     countOver.writeUInt16LE(501, 23);
     assertBadRequest(() => decodeFetchRequest(countOver), /streamIdCount 501 is over the 500 allowed/);
     const idOver = Buffer.from(goldenRequestHex, 'hex');
-    idOver.writeUInt16LE(256, 25);
-    assertBadRequest(() => decodeFetchRequest(idOver), /stream id 0 has 256 bytes, not 1 to 255/);
+    idOver.writeUInt16LE(257, 25);
+    assertBadRequest(() => decodeFetchRequest(idOver), /stream id 0 has 257 bytes, not 1 to 256/);
   });
 });

@@ -299,7 +299,7 @@ describe('batches and messages', () => {
       ['empty key', { value: 'x', attributes: { '': 'v' } }],
       ['comma in stream id', { value: 'x', streamId: 'a,b' }],
       ['equals in stream id', { value: 'x', streamId: 'a=b' }],
-      ['stream id of 256 characters', { value: 'x', streamId: 's'.repeat(256) }],
+      ['stream id of 257 characters', { value: 'x', streamId: 's'.repeat(257) }],
     ];
     for (const [what, message] of bad) {
       await refused(fx, 400, what, (engine) => engine.append('t', 0, [message]));

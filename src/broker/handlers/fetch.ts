@@ -17,6 +17,9 @@ const fetchBytesCap = 16 * MiB - 64;
 /** Longest park; also keeps setTimeout inside its 2^31 ms range. */
 const maxWaitMsCap = 300_000;
 
+// Sessions whose close already drops their parked fetches.
+const sessionsWatched = new WeakSet<Session>();
+
 /** Serves one FETCH request: at once when data exists, else when it lands or maxWaitMs passes. */
 export function handleFetch(context: BrokerContext, frame: Frame, session: Session): Promise<Buffer[]> {
   const request = decodeFetchRequest(frame.body);
@@ -35,7 +38,10 @@ export function handleFetch(context: BrokerContext, frame: Frame, session: Sessi
   return new Promise<Buffer[]>((resolve, reject) => {
     const deadline = Date.now() + Math.min(request.maxWaitMs, maxWaitMsCap);
     const park = (at: number): void => {
-      if (session.onClose === undefined) session.onClose = () => context.waiters.dropOwner(session);
+      if (!sessionsWatched.has(session)) {
+        sessionsWatched.add(session);
+        session.onClose(() => context.waiters.dropOwner(session));
+      }
       context.waiters.add(
         {
           topic,

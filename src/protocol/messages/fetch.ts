@@ -11,8 +11,15 @@
 //   maxWaitMs       = u32
 //   streamIdCount   = u16            ; at most 500; 0 means every stream
 //   stream-id       = streamIdBytes streamId
-//   streamIdBytes   = u16            ; 1 to 255
+//   streamIdBytes   = u16            ; 1 to 256
 //   streamId        = UTF-8 bytes
+//   [owner]         = groupBytes group memberIdBytes memberId   ; optional: absent = anonymous read
+//   groupBytes      = u16            ; 1 to 255
+//   memberIdBytes   = u16            ; 1 to 255
+//
+// A fetch with an owner reads as that member of that consumer group: the broker serves it only
+// while the member holds the partition's lease (CLAIM_PARTITIONS), else 410 or 411, and each such
+// fetch renews the lease. A fetch without an owner is not checked against leases.
 //
 //   fetch-response  = nextOffset latestOffset count damagedSkipped recordBytes records
 //   nextOffset      = u64            ; where the next fetch continues
@@ -41,8 +48,10 @@ export const fetchLimits = {
   topicBytesMax: 255,
   /** Stream ids in one filter. */
   streamIdCountMax: 500,
-  /** UTF-8 bytes of one stream id. */
-  streamIdBytesMax: 255,
+  /** UTF-8 bytes of one stream id (TubeMQ's filter item limit). */
+  streamIdBytesMax: 256,
+  /** UTF-8 bytes of the owner's group and of its member id. */
+  ownerBytesMax: 255,
 } as const;
 
 /** A FETCH request: where to read, how much, how long to wait, and which streams. */
@@ -54,6 +63,14 @@ export interface FetchRequest {
   maxWaitMs: number;
   /** Only messages of these streams; empty for all. */
   streamIds: string[];
+  /** The group member reading, checked against the partition's lease; absent for an anonymous read. */
+  owner?: FetchOwner;
+}
+
+/** Who reads: a member of a consumer group. */
+export interface FetchOwner {
+  group: string;
+  memberId: string;
 }
 
 /** A FETCH response as the broker encodes it: records as storage returned them, uncopied. */
@@ -113,8 +130,16 @@ export function encodeFetchRequest(request: FetchRequest): Buffer {
     }
     return bytes;
   });
+  const owner =
+    request.owner === undefined
+      ? undefined
+      : [
+          ownerField(request.owner.group, 'owner group'),
+          ownerField(request.owner.memberId, 'owner memberId'),
+        ];
   let size = 2 + topic.byteLength + 4 + 8 + 4 + 4 + 2;
   for (const bytes of streamIds) size += 2 + bytes.byteLength;
+  for (const bytes of owner ?? []) size += 2 + bytes.byteLength;
   const body = Buffer.allocUnsafe(size);
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   view.setUint16(0, topic.byteLength, true);
@@ -125,11 +150,19 @@ export function encodeFetchRequest(request: FetchRequest): Buffer {
   view.setUint32(at + 16, request.maxWaitMs, true);
   view.setUint16(at + 20, streamIds.length, true);
   at += 22;
-  for (const bytes of streamIds) {
+  for (const bytes of [...streamIds, ...(owner ?? [])]) {
     view.setUint16(at, bytes.byteLength, true);
     at += 2 + bytes.copy(body, at + 2);
   }
   return body;
+}
+
+function ownerField(value: string, what: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  if (bytes.byteLength === 0 || bytes.byteLength > fetchLimits.ownerBytesMax) {
+    throw cannotEncode('request', `${what} must be 1 to ${fetchLimits.ownerBytesMax} UTF-8 bytes`);
+  }
+  return bytes;
 }
 
 /** Decodes a FETCH request body; throws `TubeError('BAD_REQUEST')` naming what is malformed. */
@@ -172,8 +205,37 @@ export function decodeFetchRequest(body: Buffer): FetchRequest {
     streamIds[i] = text(body, at, at + streamIdBytes, `stream id ${i}`, 'request');
     at += streamIdBytes;
   }
-  if (at !== end) throw malformed('request', `${end - at} bytes follow the last stream id`);
-  return { topic, partition, offset, maxBytes, maxWaitMs, streamIds };
+  if (at === end) return { topic, partition, offset, maxBytes, maxWaitMs, streamIds };
+  const group = readOwnerField(body, view, at, end, 'owner group');
+  at += 2 + group.bytes;
+  const memberId = readOwnerField(body, view, at, end, 'owner memberId');
+  at += 2 + memberId.bytes;
+  if (at !== end) throw malformed('request', `${end - at} bytes follow the owner`);
+  return {
+    topic,
+    partition,
+    offset,
+    maxBytes,
+    maxWaitMs,
+    streamIds,
+    owner: { group: group.text, memberId: memberId.text },
+  };
+}
+
+function readOwnerField(
+  body: Buffer,
+  view: DataView,
+  at: number,
+  end: number,
+  what: string,
+): { text: string; bytes: number } {
+  need(at, 2, end, `${what} bytes`, 'request');
+  const bytes = view.getUint16(at, true);
+  if (bytes === 0 || bytes > fetchLimits.ownerBytesMax) {
+    throw malformed('request', `${what} has ${bytes} bytes, not 1 to ${fetchLimits.ownerBytesMax}`);
+  }
+  need(at + 2, bytes, end, `${what} bytes ${bytes}`, 'request');
+  return { text: text(body, at + 2, at + 2 + bytes, what, 'request'), bytes };
 }
 
 /**

@@ -19,6 +19,25 @@ export const groupNameSchema = z
     message: 'must not contain control characters',
   });
 
+/** A consumer group member's id, as the master hands it out: same rule as a group name. */
+export const memberIdSchema = groupNameSchema;
+
+/** Most stream ids one subscription filters on (TubeMQ's `CFG_FLT_MAX_FILTER_ITEM_COUNT`). */
+export const streamIdsPerTopicMax = 500;
+/** Longest stream id, in UTF-8 bytes (TubeMQ's `CFG_FLT_MAX_FILTER_ITEM_LENGTH`). */
+export const streamIdBytesMax = 256;
+
+/** A stream id as a filter names it: 1 to 256 UTF-8 bytes, no control characters. */
+export const streamIdSchema = z
+  .string()
+  .min(1)
+  .refine((value) => Buffer.byteLength(value, 'utf8') <= streamIdBytesMax, {
+    message: `must be at most ${streamIdBytesMax} characters (UTF-8 bytes)`,
+  })
+  .refine((value) => ![...value].some(isControlCharacter), {
+    message: 'must not contain control characters',
+  });
+
 function isControlCharacter(character: string): boolean {
   const code = character.charCodeAt(0);
   return code < 0x20 || code === 0x7f;
@@ -78,3 +97,18 @@ export type TopicDescription = z.infer<typeof topicDescriptionSchema>;
 /** One partition of one topic. */
 export const topicPartitionSchema = z.object({ topic: topicNameSchema, partition: partitionSchema });
 export type TopicPartition = z.infer<typeof topicPartitionSchema>;
+
+/** One partition of one topic at an offset (the next one to consume). */
+export const partitionOffsetSchema = z.object({ ...topicPartitionSchema.shape, offset: offsetSchema });
+export type PartitionOffsetEntry = z.infer<typeof partitionOffsetSchema>;
+
+/** A topic a group member reads, with the stream ids it filters on (none: every message). */
+export const subscriptionSchema = z.object({
+  topic: topicNameSchema,
+  streamIds: z.array(streamIdSchema).max(streamIdsPerTopicMax),
+});
+export type Subscription = z.infer<typeof subscriptionSchema>;
+
+/** How a group is doing: every partition owned as assigned, partitions moving, or no members. */
+export const groupStateSchema = z.enum(['stable', 'rebalancing', 'empty']);
+export type GroupState = z.infer<typeof groupStateSchema>;
