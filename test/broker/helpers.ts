@@ -139,7 +139,7 @@ export class FakeMaster {
     const register: RequestHandler = (frame, session) => {
       this.registrations.push(registerBrokerMessage.decodeRequest(frame.body));
       this.#sessions.add(session);
-      session.onClose = () => this.#sessions.delete(session);
+      session.onClose(() => this.#sessions.delete(session));
       return registerBrokerMessage.encodeResponse({ heartbeatIntervalMs, assignment: this.assignment });
     };
     const heartbeat: RequestHandler = (frame) => {

@@ -397,7 +397,7 @@ describe('ProtocolServer: handlers', () => {
       [
         opcodes.LIST_TOPICS,
         (_frame, session) => {
-          session.onClose = () => closedSessions++;
+          session.onClose(() => closedSessions++);
           return Buffer.from('{"topics":[]}');
         },
       ],
