@@ -8,18 +8,23 @@ import { AssignmentApplier } from './assignment.js';
 import type { BrokerContext } from './context.js';
 import { FetchWaiters } from './fetch-waiters.js';
 import { handleFetch } from './handlers/fetch.js';
+import { handleDeleteGroupOffsets, handleListGroupOffsets } from './handlers/group-offsets.js';
+import { handleClaimPartitions, handleReleasePartitions } from './handlers/leases.js';
 import { handleCommitOffsets, handleFetchOffsets, handleListOffsets } from './handlers/offsets.js';
 import { handleProduce } from './handlers/produce.js';
 import { Hosting } from './hosting.js';
 import { Inflight } from './inflight.js';
 import { MasterLink } from './master-link.js';
+import { PartitionLeases } from './partition-leases.js';
 import { resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
 
 type Handler = (context: BrokerContext, frame: Frame, session: Session) => ReturnType<RequestHandler>;
 
 /**
- * A running broker: serves PRODUCE, FETCH (long-poll), COMMIT_OFFSETS, FETCH_OFFSETS and
- * LIST_OFFSETS for the partitions its master assigns it (every local topic when standalone).
+ * A running broker: serves PRODUCE, FETCH (long-poll), COMMIT_OFFSETS, FETCH_OFFSETS, LIST_OFFSETS,
+ * the consumer groups' partition leases (CLAIM_PARTITIONS, RELEASE_PARTITIONS) and group offsets
+ * (LIST_GROUP_OFFSETS, DELETE_GROUP_OFFSETS) for the partitions its master assigns it (every local
+ * topic when standalone).
  *
  * @example
  * const broker = await Broker.start({ brokerId: 1, host: '127.0.0.1', port: 0, dataDir, masters: [] });
@@ -83,6 +88,7 @@ export class Broker {
         storage: engine,
         hosting,
         waiters: new FetchWaiters(resolved.fetchWaitersPerConnectionMax),
+        leases: new PartitionLeases({ leaseMs: resolved.consumerLeaseMs }),
         logger,
         closing: false,
       };
@@ -172,5 +178,9 @@ function handlerTable(context: BrokerContext, inflight: Inflight): Map<number, R
     [opcodes.COMMIT_OFFSETS, wrap((context, frame) => handleCommitOffsets(context, frame))],
     [opcodes.FETCH_OFFSETS, wrap((context, frame) => handleFetchOffsets(context, frame))],
     [opcodes.LIST_OFFSETS, wrap((context, frame) => handleListOffsets(context, frame))],
+    [opcodes.CLAIM_PARTITIONS, wrap(handleClaimPartitions)],
+    [opcodes.RELEASE_PARTITIONS, wrap((context, frame) => handleReleasePartitions(context, frame))],
+    [opcodes.LIST_GROUP_OFFSETS, wrap((context, frame) => handleListGroupOffsets(context, frame))],
+    [opcodes.DELETE_GROUP_OFFSETS, wrap((context, frame) => handleDeleteGroupOffsets(context, frame))],
   ]);
 }

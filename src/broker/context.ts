@@ -4,6 +4,7 @@ import type { Logger } from '../common/index.js';
 import type { StorageEngine } from '../storage/index.js';
 import type { FetchWaiters } from './fetch-waiters.js';
 import type { Hosting } from './hosting.js';
+import type { PartitionLeases } from './partition-leases.js';
 
 /** The broker's state as request handlers see it. */
 export interface BrokerContext {
@@ -11,6 +12,8 @@ export interface BrokerContext {
   readonly storage: StorageEngine;
   readonly hosting: Hosting;
   readonly waiters: FetchWaiters;
+  /** Consumer group members' partition leases. */
+  readonly leases: PartitionLeases;
   readonly logger: Logger;
   /** True once close() began (set by the Broker only): new requests are refused, none parks. */
   closing: boolean;

@@ -4,7 +4,7 @@
 import { TubeError } from '../common/index.js';
 
 /** Why a waiter left the registry. */
-export type WakeReason = 'data' | 'timeout' | 'closed';
+export type WakeReason = 'data' | 'timeout' | 'closed' | 'revoked';
 
 /** One parked FETCH. The registry calls `settle` exactly once, after removing it. */
 export interface FetchWaiter {
@@ -40,9 +40,10 @@ export class FetchWaiters {
 
   /**
    * Parks `waiter` for at most `timeoutMs`. Throws BUSY (retriable) when its owner already has the
-   * maximum parked, rather than growing timers and memory without bound.
+   * maximum parked, rather than growing timers and memory without bound. Returns the way to settle
+   * it early as 'revoked' (its partition lease ended); a no-op once it has settled.
    */
-  add(waiter: FetchWaiter, timeoutMs: number): void {
+  add(waiter: FetchWaiter, timeoutMs: number): () => void {
     let owned = this.#byOwner.get(waiter.owner);
     if (owned !== undefined && owned.size >= this.#perOwnerMax) {
       throw new TubeError('BUSY', `${owned.size} fetches are already waiting on this connection`, {
@@ -69,6 +70,7 @@ export class FetchWaiters {
       partitions.set(waiter.partition, entries);
     }
     entries.add(entry);
+    return () => this.#remove(entry, 'revoked');
   }
 
   /** An append to topic/partition completed: wakes every fetch parked on it. */

@@ -35,6 +35,12 @@ export class Hosting {
     this.#topics = topics;
   }
 
+  /** Whether this broker serves topic/partition now (standalone: whatever storage has). */
+  serves(topic: string, partition: number): boolean {
+    const topics = this.#topics;
+    return topics === undefined || topics.get(topic)?.hosted.has(partition) === true;
+  }
+
   /**
    * Throws NOT_FOUND for a topic neither assigned nor stored here, and UNAVAILABLE (retriable:
    * the client refreshes its metadata) for a partition another broker serves.

@@ -30,6 +30,12 @@ export interface BrokerOptions {
    * @default 4096
    */
   fetchWaitersPerConnectionMax?: number;
+  /**
+   * How long a consumer's partition lease (CLAIM_PARTITIONS) lives without a fetch, commit or claim
+   * by its holder; it also ends at once when the holder's connection closes.
+   * @default 10000
+   */
+  consumerLeaseMs?: number;
 }
 
 /** {@link BrokerOptions} with every default applied. */
@@ -51,6 +57,9 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   const fetchWaitersPerConnectionMax = options.fetchWaitersPerConnectionMax ?? 4096;
   if (!Number.isInteger(fetchWaitersPerConnectionMax) || fetchWaitersPerConnectionMax < 1)
     throw new RangeError('fetchWaitersPerConnectionMax must be a positive integer');
+  const consumerLeaseMs = options.consumerLeaseMs ?? 10_000;
+  if (!Number.isInteger(consumerLeaseMs) || consumerLeaseMs < 1 || consumerLeaseMs > 0x7fff_ffff)
+    throw new RangeError(`consumerLeaseMs must be an integer in [1, 2147483647], got ${consumerLeaseMs}`);
   return {
     brokerId,
     host,
@@ -61,5 +70,6 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     logger: options.logger ?? createLogger({ name: 'broker' }),
     storage: options.storage ?? {},
     fetchWaitersPerConnectionMax,
+    consumerLeaseMs,
   };
 }

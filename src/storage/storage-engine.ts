@@ -392,6 +392,16 @@ export class StorageEngine {
     return this.groupOffsets.committed(group, topic, partition);
   }
 
+  /** Forgets every offset `group` committed; resolves once that is durable, with how many were removed. */
+  async deleteGroupOffsets(group: string): Promise<number> {
+    this.assertOpen();
+    const committed = this.groupOffsets.list({ group });
+    if (committed.length === 0) return 0;
+    await this.groupOffsets.commit(committed.map((each) => ({ ...each, offset: -1 })));
+    return committed.length;
+  }
+
+  /** Committed offsets, optionally of one group or topic. */
   listCommittedOffsets(filter: { group?: string; topic?: string } = {}): GroupOffsetCommit[] {
     this.assertOpen();
     return this.groupOffsets.list(filter);

@@ -1,5 +1,8 @@
 // FETCH: read whole stored records from an offset and send them uncopied. A fetch at the log end
 // parks until an append to its partition completes or maxWaitMs passes (long-poll, no sleeping).
+// A fetch naming an owner (group member) is served only while that member holds the partition's
+// lease: checked before reading and before parking, renewed on serving, and a parked one whose lease
+// ends (released, its connection closed, expired and taken) answers empty at once.
 import { fetchBytesMaxDefault, MiB } from '../../common/index.js';
 import {
   decodeFetchRequest,
@@ -25,30 +28,48 @@ export function handleFetch(context: BrokerContext, frame: Frame, session: Sessi
   const request = decodeFetchRequest(frame.body);
   const { topic, partition, offset } = request;
   context.hosting.check(topic, partition);
+  const { owner } = request;
+  const maxWaitMs = Math.min(request.maxWaitMs, maxWaitMsCap);
   const options = readOptions(request);
   // Offsets past the end or below the earliest are refused by readRaw (OFFSET_OUT_OF_RANGE with
   // {earliest, latest}); only a fetch exactly at the end has something to wait for.
-  if (
-    request.maxWaitMs === 0 ||
-    context.closing ||
-    offset !== context.storage.latestOffset(topic, partition)
-  ) {
-    return context.storage.readRaw(topic, partition, offset, options).then(encodeRead);
+  const parks =
+    maxWaitMs > 0 && !context.closing && offset === context.storage.latestOffset(topic, partition);
+  // Renewed to cover the whole park: a member waiting on a quiet partition is not idle.
+  if (owner !== undefined) {
+    context.leases.requireAndRenew(
+      owner.group,
+      topic,
+      partition,
+      owner.memberId,
+      parks ? Date.now() + maxWaitMs : undefined,
+    );
+  }
+  // Whether the owner still holds the lease when the answer goes out; no owner: always.
+  const stillHeld = (): boolean =>
+    owner === undefined ||
+    context.leases.holderOf(owner.group, topic, partition)?.memberId === owner.memberId;
+  if (!parks) {
+    return context.storage
+      .readRaw(topic, partition, offset, options)
+      .then((result) => (stillHeld() ? encodeRead(result) : emptyAnswer(context, topic, partition, offset)));
   }
   return new Promise<Buffer[]>((resolve, reject) => {
-    const deadline = Date.now() + Math.min(request.maxWaitMs, maxWaitMsCap);
+    const deadline = Date.now() + maxWaitMs;
     const park = (at: number): void => {
       if (!sessionsWatched.has(session)) {
         sessionsWatched.add(session);
         session.onClose(() => context.waiters.dropOwner(session));
       }
-      context.waiters.add(
+      let unwatch: (() => void) | undefined;
+      const revoke = context.waiters.add(
         {
           topic,
           partition,
           owner: session,
           settle: (reason: WakeReason) => {
-            if (reason !== 'data') {
+            unwatch?.();
+            if (reason !== 'data' || !stillHeld()) {
               resolve(emptyAnswer(context, topic, partition, at));
               return;
             }
@@ -63,12 +84,25 @@ export function handleFetch(context: BrokerContext, frame: Frame, session: Sessi
                 }
                 return;
               }
+              // The lease may have ended during the read: its next owner reads these instead.
+              if (!stillHeld()) {
+                resolve(emptyAnswer(context, topic, partition, at));
+                return;
+              }
+              if (owner !== undefined) {
+                context.leases.requireAndRenew(owner.group, topic, partition, owner.memberId);
+              }
               resolve(encodeRead(result));
             }, reject);
           },
         },
         Math.max(0, deadline - Date.now()),
       );
+      if (owner !== undefined) {
+        unwatch = context.leases.watch(owner.group, topic, partition, owner.memberId, revoke);
+        // Lost between the check and now (cannot happen synchronously, but never park unwatched).
+        if (unwatch === undefined) revoke();
+      }
     };
     park(offset);
   });

@@ -1,25 +1,28 @@
 // COMMIT_OFFSETS, FETCH_OFFSETS and LIST_OFFSETS: the JSON control messages over group offsets and
-// the stored range. Every partition named must be served here, as for PRODUCE and FETCH.
+// the stored range. Every partition named must be served here, as for PRODUCE and FETCH; commits
+// are also checked against the partitions' leases (DESIGN.md §6).
 import {
   commitOffsetsMessage,
   fetchOffsetsMessage,
   listOffsetsMessage,
   type Frame,
+  type CommitOffsetsRequest,
   type ListOffsetsResponse,
 } from '../../protocol/index.js';
 import type { BrokerContext } from '../context.js';
+import { ownedByOther } from '../partition-leases.js';
+import { checkServed } from './check-served.js';
 
-/** Throws unless this broker serves topic/partition and storage has it (NOT_FOUND, UNAVAILABLE). */
-function checkServed(context: BrokerContext, topic: string, partition: number): void {
-  context.hosting.check(topic, partition);
-  // In standalone mode hosting passes everything; asking storage validates topic and partition.
-  context.storage.latestOffset(topic, partition);
-}
-
-/** Stores a group's offsets; answers once they are fsynced. */
+/**
+ * Stores a group's offsets; answers once they are fsynced. Unless `force`, every entry must pass
+ * the lease rules first (one failing entry fails the whole commit, nothing is stored):
+ * with `memberId`, that member must hold the lease (410 when another does, 411 when nobody does,
+ * and the lease is renewed); without it, nobody may hold one (an offline or admin commit).
+ */
 export async function handleCommitOffsets(context: BrokerContext, frame: Frame): Promise<Buffer> {
   const request = commitOffsetsMessage.decodeRequest(frame.body);
   for (const each of request.offsets) checkServed(context, each.topic, each.partition);
+  if (request.force !== true) checkLeases(context, request);
   await context.storage.commitOffsets(
     request.offsets.map((each) => ({
       group: request.group,
@@ -29,6 +32,18 @@ export async function handleCommitOffsets(context: BrokerContext, frame: Frame):
     })),
   );
   return commitOffsetsMessage.encodeResponse({});
+}
+
+function checkLeases(context: BrokerContext, request: CommitOffsetsRequest): void {
+  const { group, memberId } = request;
+  for (const { topic, partition } of request.offsets) {
+    if (memberId !== undefined) {
+      context.leases.requireAndRenew(group, topic, partition, memberId);
+      continue;
+    }
+    const held = context.leases.holderOf(group, topic, partition);
+    if (held !== undefined) throw ownedByOther(group, topic, partition, held.memberId);
+  }
 }
 
 /** A group's committed offsets, null where it never committed. */
