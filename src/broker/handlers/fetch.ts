@@ -33,8 +33,9 @@ export function handleFetch(context: BrokerContext, frame: Frame, session: Sessi
   const options = readOptions(request);
   // Offsets past the end or below the earliest are refused by readRaw (OFFSET_OUT_OF_RANGE with
   // {earliest, latest}); only a fetch exactly at the end has something to wait for.
-  const parks =
-    maxWaitMs > 0 && !context.closing && offset === context.storage.latestOffset(topic, partition);
+  // Asked first so an unknown topic or partition is NOT_FOUND before any lease check.
+  const latest = context.storage.latestOffset(topic, partition);
+  const parks = maxWaitMs > 0 && !context.closing && offset === latest;
   // Renewed to cover the whole park: a member waiting on a quiet partition is not idle.
   if (owner !== undefined) {
     context.leases.requireAndRenew(
