@@ -157,7 +157,15 @@ const arbitraries: Record<string, { request: fc.Arbitrary<unknown>; response: fc
     }),
   },
   COMMIT_OFFSETS: {
-    request: fc.record({ group, offsets: list(fc.record({ topic: topicName, partition, offset })) }),
+    request: fc.record(
+      {
+        group,
+        offsets: list(fc.record({ topic: topicName, partition, offset })),
+        memberId: group,
+        force: fc.boolean(),
+      },
+      { requiredKeys: ['group', 'offsets'] },
+    ),
     response: fc.constant({}),
   },
   FETCH_OFFSETS: {
@@ -191,6 +199,36 @@ const arbitraries: Record<string, { request: fc.Arbitrary<unknown>; response: fc
     }),
   },
 };
+
+// The broker's lease and group-offset messages (opcodes 15-18).
+Object.assign(arbitraries, {
+  CLAIM_PARTITIONS: {
+    request: fc.record({ group, memberId: group, partitions: list(topicPartition) }),
+    response: fc.record({
+      claims: fc.array(
+        fc.record(
+          { topic: topicName, partition, granted: fc.boolean(), holder: group },
+          { requiredKeys: ['topic', 'partition', 'granted'] },
+        ),
+        { maxLength: 5 },
+      ),
+    }),
+  },
+  RELEASE_PARTITIONS: {
+    request: fc.record({ group, memberId: group, partitions: list(topicPartition) }),
+    response: fc.constant({}),
+  },
+  LIST_GROUP_OFFSETS: {
+    request: fc.record({ group }, { requiredKeys: [] }),
+    response: fc.record({
+      offsets: fc.array(fc.record({ group, topic: topicName, partition, offset }), { maxLength: 5 }),
+    }),
+  },
+  DELETE_GROUP_OFFSETS: {
+    request: fc.record({ group }),
+    response: fc.record({ deleted: offset }),
+  },
+});
 
 // ---- golden bytes ------------------------------------------------------------------------------
 
@@ -253,6 +291,25 @@ describe('control messages: golden bytes', () => {
       listOffsetsMessage.encodeRequest({ partitions: [{ topic: 't', partition: 0 }] }).toString(),
       '{"partitions":[{"topic":"t","partition":0}]}',
     );
+  });
+
+  test('COMMIT_OFFSETS carries memberId and force after the offsets when given', () => {
+    // Goal: the lease fields of a commit have fixed bytes too. Method: a literal with both.
+    const json =
+      '{"group":"g1","offsets":[{"topic":"orders","partition":2,"offset":42}],"memberId":"c1-7f3a","force":true}';
+    const request = {
+      force: true,
+      memberId: 'c1-7f3a',
+      offsets: [{ topic: 'orders', partition: 2, offset: 42 }],
+      group: 'g1',
+    };
+    assert.equal(commitOffsetsMessage.encodeRequest(request).toString(), json);
+    assert.deepEqual(commitOffsetsMessage.decodeRequest(Buffer.from(json)), {
+      group: 'g1',
+      offsets: [{ topic: 'orders', partition: 2, offset: 42 }],
+      memberId: 'c1-7f3a',
+      force: true,
+    });
   });
 });
 

@@ -7,16 +7,20 @@ import {
   type JsonMessage,
   type TopicDescription,
   brokerHeartbeatMessage,
+  claimPartitionsMessage,
   clusterStatusMessage,
   commitOffsetsMessage,
   createTopicMessage,
+  deleteGroupOffsetsMessage,
   describeTopicMessage,
   fetchOffsetsMessage,
   listBrokersMessage,
+  listGroupOffsetsMessage,
   listOffsetsMessage,
   listTopicsMessage,
   metadataMessage,
   registerBrokerMessage,
+  releasePartitionsMessage,
 } from '../../src/protocol/index.js';
 
 /** A control message with one valid request and response and their exact encodings. */
@@ -201,6 +205,48 @@ export const controlSamples = {
     },
     '{"offsets":[{"topic":"orders","partition":0,"earliest":0,"latest":10},' +
       '{"topic":"orders","partition":1,"earliest":5,"latest":9,"offsetAtTimestamp":7}]}',
+  ),
+  CLAIM_PARTITIONS: sample(
+    claimPartitionsMessage,
+    {
+      group: 'g1',
+      memberId: 'c1-7f3a',
+      partitions: [
+        { topic: 'orders', partition: 0 },
+        { topic: 'orders', partition: 1 },
+      ],
+    },
+    '{"group":"g1","memberId":"c1-7f3a","partitions":[{"topic":"orders","partition":0},' +
+      '{"topic":"orders","partition":1}]}',
+    {
+      claims: [
+        { topic: 'orders', partition: 0, granted: true },
+        { topic: 'orders', partition: 1, granted: false, holder: 'c2-91bc' },
+      ],
+    },
+    '{"claims":[{"topic":"orders","partition":0,"granted":true},' +
+      '{"topic":"orders","partition":1,"granted":false,"holder":"c2-91bc"}]}',
+  ),
+  RELEASE_PARTITIONS: sample(
+    releasePartitionsMessage,
+    { group: 'g1', memberId: 'c1-7f3a', partitions: [{ topic: 'orders', partition: 0 }] },
+    '{"group":"g1","memberId":"c1-7f3a","partitions":[{"topic":"orders","partition":0}]}',
+    {},
+    '{}',
+  ),
+  LIST_GROUP_OFFSETS: sample(
+    listGroupOffsetsMessage,
+    { group: 'g1' },
+    '{"group":"g1"}',
+    { offsets: [{ group: 'g1', topic: 'orders', partition: 0, offset: 42 }] },
+    '{"offsets":[{"group":"g1","topic":"orders","partition":0,"offset":42}]}',
+  ),
+  DELETE_GROUP_OFFSETS: sample(
+    deleteGroupOffsetsMessage,
+    { group: 'g1' },
+    '{"group":"g1"}',
+    { deleted: 3 },
+    '{"deleted":3}',
   ),
 } as const satisfies Record<string, ControlSample>;
 
