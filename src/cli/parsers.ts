@@ -17,6 +17,18 @@ export function parseTopicName(text: string): string {
   return text;
 }
 
+/** A consumer group name: the rule the master applies (1-255 UTF-8 bytes, no control characters). */
+export function parseGroupName(text: string): string {
+  const hasControl = [...text].some((character) => {
+    const code = character.charCodeAt(0);
+    return code < 0x20 || code === 0x7f;
+  });
+  if (text === '' || Buffer.byteLength(text, 'utf8') > 255 || hasControl) {
+    throw new InvalidArgumentError('expected 1-255 UTF-8 bytes without control characters');
+  }
+  return text;
+}
+
 /** A non-negative integer a JavaScript number holds exactly. */
 export function parseNonNegativeInt(text: string): number {
   if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError('expected a non-negative integer');
@@ -70,6 +82,51 @@ export function parsePartitionOffsets(text: string): Map<number, number> {
     result.set(partition, offset);
   }
   return result;
+}
+
+/** A topic and, optionally, some of its partitions: `T` or `T:P,P` (Kafka's `--topic` of reset-offsets). */
+export interface TopicScope {
+  topic: string;
+  partitions?: number[];
+}
+
+/** `T` or `T:P,P,...`, collected into a list when `--topic` repeats. */
+export function collectTopicScope(text: string, previous: TopicScope[] = []): TopicScope[] {
+  const rule = 'expected TOPIC or TOPIC:PARTITION[,PARTITION...], e.g. orders or orders:0,2';
+  const at = text.indexOf(':');
+  const topic = parseTopicName(at < 0 ? text.trim() : text.slice(0, at).trim());
+  if (at < 0) return [...previous, { topic }];
+  const parts = text
+    .slice(at + 1)
+    .split(',')
+    .map((part) => part.trim());
+  if (parts.length === 0 || parts.some((part) => !/^\d+$/.test(part) || Number(part) > 1023)) {
+    throw new InvalidArgumentError(rule);
+  }
+  const partitions = [...new Set(parts.map(Number))].sort((a, b) => a - b);
+  return [...previous, { topic, partitions }];
+}
+
+/** A signed integer, e.g. `-5` or `+10` (`--shift-by`). */
+export function parseSignedInt(text: string): number {
+  const trimmed = text.trim();
+  const value = Number(trimmed);
+  if (!/^[+-]?\d+$/.test(trimmed) || !Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError('expected a whole number such as -5 or +10');
+  }
+  return value;
+}
+
+/**
+ * `id1,id2,...` → stream ids, in order without repeats. Only the shape is checked here; the limits
+ * (how many, how long) are checked by the command, which names them.
+ */
+export function parseStreamIds(text: string): string[] {
+  const ids = text.split(',').map((id) => id.trim());
+  if (ids.some((id) => id === '')) {
+    throw new InvalidArgumentError('expected stream ids separated by commas, e.g. clicks,views');
+  }
+  return [...new Set(ids)];
 }
 
 /** `1,2,3` → broker ids. */

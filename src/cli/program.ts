@@ -8,16 +8,20 @@ import { exitCodeFor, exitCodes, formatError, UsageError } from './exit.js';
 import { defaultMaster, type CommandHandler, type GlobalOptions, type Invocation } from './invocation.js';
 import {
   collectKeyValue,
+  collectTopicScope,
   parseAcks,
   parseAddressList,
   parseBindPort,
   parseBrokerId,
   parseBrokerList,
+  parseGroupName,
   parseNonNegativeInt,
   parseOffset,
   parsePartitionOffsets,
   parsePositiveInt,
   parseSeparator,
+  parseSignedInt,
+  parseStreamIds,
   parseTime,
   parseTopicName,
 } from './parsers.js';
@@ -39,6 +43,7 @@ Examples:
   seq 1 1000 | tubemq produce orders
   tubemq consume orders --group g1 --offset earliest --max-messages 1000
   tubemq offset show orders --group g1
+  tubemq group describe g1
 
 Environment:
   TUBEMQ_MASTER   master list when -m is not given (default ${defaultMaster})
@@ -199,12 +204,22 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .command('consume')
     .description('print messages, one per line (value only unless --print-*/--format/--json)')
     .argument('<topic>', 'topic name', parseTopicName)
-    .option('--group <group>', 'consumer group (default: a throwaway group that commits nothing)')
-    .option('--pull', 'pull consumption (the default, and for now the only mode)')
+    .option(
+      '--group <group>',
+      'consumer group; processes with the same group share its partitions (default: a throwaway group that commits nothing)',
+      parseGroupName,
+    )
+    .addOption(new Option('--pull', 'pull consumption: poll in a loop (the default)').conflicts('push'))
+    .option('--push', 'push consumption: the client calls a handler per message (consumer.run)')
+    .option(
+      '--filter <ids>',
+      'only messages with these stream ids, e.g. clicks,views (at most 500, each at most 256 bytes)',
+      parseStreamIds,
+    )
     .addOption(
       new Option('--offset <offset>', 'start at earliest, latest or an offset (N needs --partition)')
         .argParser(parseOffset)
-        .conflicts(['offsets', 'fromBeginning']),
+        .conflicts(['offsets', 'fromBeginning', 'toDatetime']),
     )
     .addOption(
       new Option('--partition <p>', 'consume only this partition')
@@ -214,7 +229,21 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addOption(
       new Option('--offsets <P:N,...>', 'consume only these partitions, from these offsets')
         .argParser(parsePartitionOffsets)
-        .conflicts('fromBeginning'),
+        .conflicts(['fromBeginning', 'toDatetime']),
+    )
+    .addOption(
+      new Option(
+        '--to-datetime <time>',
+        'start at the first message at or after this time (ISO date or epoch ms)',
+      )
+        .argParser(parseTime)
+        .conflicts(['fromBeginning', 'sessionKey']),
+    )
+    .addOption(
+      new Option(
+        '--session-key <key>',
+        'with --group and --offsets: stay balanced, and apply the offsets once per key (bound start)',
+      ).conflicts(['partition', 'offset']),
     )
     .option('--from-beginning', 'same as --offset earliest')
     .option('--max-messages <n>', 'exit 0 after this many messages', parsePositiveInt)
@@ -230,7 +259,9 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addHelpText(
       'after',
       '\nWith --timeout-ms MS, exit 0 when no message arrives for MS milliseconds.\n' +
-        'Without --offset, a new group starts at latest and an existing group resumes from its commit.',
+        'Without --offset, a new group starts at latest and an existing group resumes from its commit.\n' +
+        'With --group, processes of one group share its partitions; --partition, --offset N, --offsets\n' +
+        'and --to-datetime read the partitions named (or all) from exactly that start instead.',
     )
     .action(lazy(async () => (await import('./commands/consume.js')).consume));
 
@@ -246,6 +277,58 @@ export function buildProgram(options: ProgramOptions = {}): Command {
         .conflicts('group'),
     )
     .action(lazy(async () => (await import('./commands/offset.js')).offsetShow));
+
+  const group = program.command('group').description('consumer groups: members, progress, offset resets');
+  group
+    .command('list')
+    .description('every group: with members, with a bound session, or with committed offsets only')
+    .action(lazy(async () => (await import('./commands/group.js')).groupList));
+  group
+    .command('describe')
+    .description('state, members and per partition the committed offset, log end, lag and owner')
+    .argument('<group>', 'group name', parseGroupName)
+    .action(lazy(async () => (await import('./commands/group.js')).groupDescribe));
+  const resetTargets = ['toEarliest', 'toLatest', 'toOffset', 'toDatetime', 'shiftBy'];
+  const others = (name: string): string[] => resetTargets.filter((target) => target !== name);
+  group
+    .command('reset-offsets')
+    .description('print where a group’s offsets would move; commit them with --execute')
+    .argument('<group>', 'group name', parseGroupName)
+    .requiredOption(
+      '--topic <T[:P,...]>',
+      'topic, or topic:partitions (e.g. orders:0,2); repeatable',
+      collectTopicScope,
+    )
+    .addOption(new Option('--to-earliest', 'to the oldest stored offset').conflicts(others('toEarliest')))
+    .addOption(new Option('--to-latest', 'to the end (skip everything stored)').conflicts(others('toLatest')))
+    .addOption(
+      new Option('--to-offset <n>', 'to this offset')
+        .argParser(parseNonNegativeInt)
+        .conflicts(others('toOffset')),
+    )
+    .addOption(
+      new Option('--to-datetime <time>', 'to the first message at or after this time (ISO date or epoch ms)')
+        .argParser(parseTime)
+        .conflicts(others('toDatetime')),
+    )
+    .addOption(
+      new Option('--shift-by <±n>', 'move the committed offset by n (negative = back)')
+        .argParser(parseSignedInt)
+        .conflicts(others('shiftBy')),
+    )
+    .option('--execute', 'commit the new offsets (without it nothing changes)')
+    .option('--force', 'also while the group has live members: the master pauses them, commits, resumes')
+    .addHelpText(
+      'after',
+      '\nOffsets are moved into the stored range [earliest, latest]. Without --execute this is a dry run.',
+    )
+    .action(lazy(async () => (await import('./commands/group.js')).groupResetOffsets));
+  group
+    .command('delete')
+    .description('delete a group without live members: its committed offsets and bound session')
+    .argument('<group>', 'group name', parseGroupName)
+    .option('--yes', 'do not ask (required when not on a terminal)')
+    .action(lazy(async () => (await import('./commands/group.js')).groupDelete));
 
   const cluster = program.command('cluster').description('the cluster as the master sees it');
   cluster

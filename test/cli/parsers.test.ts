@@ -4,14 +4,18 @@ import { describe, test } from 'node:test';
 import { InvalidArgumentError } from 'commander';
 import {
   collectKeyValue,
+  collectTopicScope,
   parseAcks,
   parseAddressList,
   parseBindPort,
   parseBrokerList,
+  parseGroupName,
   parseOffset,
   parsePartitionOffsets,
   parsePositiveInt,
   parseSeparator,
+  parseSignedInt,
+  parseStreamIds,
   parseTime,
   parseTopicName,
 } from '../../src/cli/parsers.js';
@@ -71,5 +75,39 @@ describe('parsers', () => {
     assert.equal(parseTime('1000'), 1000);
     assert.equal(parseTime('1970-01-01T00:00:01Z'), 1000);
     assert.throws(() => parseTime('yesterday'), InvalidArgumentError);
+  });
+
+  test('reset-offsets --topic: T or T:P,P, collected when repeated', () => {
+    assert.deepEqual(collectTopicScope('orders'), [{ topic: 'orders' }]);
+    assert.deepEqual(collectTopicScope('orders:2, 0,2', [{ topic: 'a' }]), [
+      { topic: 'a' },
+      { topic: 'orders', partitions: [0, 2] },
+    ]);
+    for (const bad of ['orders:', 'orders:x', 'orders:1,', 'orders:-1', 'orders:1024', 'bad/name', ':1']) {
+      assert.throws(() => collectTopicScope(bad), InvalidArgumentError, bad);
+    }
+  });
+
+  test('--shift-by: a signed whole number', () => {
+    assert.equal(parseSignedInt('-5'), -5);
+    assert.equal(parseSignedInt('+10'), 10);
+    assert.equal(parseSignedInt('7'), 7);
+    for (const bad of ['', '1.5', '--1', 'x', '99999999999999999999']) {
+      assert.throws(() => parseSignedInt(bad), InvalidArgumentError, bad);
+    }
+  });
+
+  test('--filter: comma-separated stream ids, repeats dropped, no empty ones', () => {
+    assert.deepEqual(parseStreamIds('clicks, views,clicks'), ['clicks', 'views']);
+    for (const bad of ['', 'a,,b', 'a,']) {
+      assert.throws(() => parseStreamIds(bad), InvalidArgumentError, bad);
+    }
+  });
+
+  test('group names: 1-255 bytes without control characters', () => {
+    assert.equal(parseGroupName('billing-v2'), 'billing-v2');
+    for (const bad of ['', 'x'.repeat(256), 'a\nb', '\u007f']) {
+      assert.throws(() => parseGroupName(bad), InvalidArgumentError, JSON.stringify(bad));
+    }
   });
 });
