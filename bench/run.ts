@@ -20,6 +20,12 @@ const suites: Record<string, Suite> = {
       'framing, produce-to-consume latency at 5,000 msg/s (options: --quick, --json FILE, --reps N)',
     run: async (args) => (await import('./e2e.js')).main(args),
   },
+  filter: {
+    summary:
+      'master + broker processes, a topic over 100 stream ids: reading 1 stream id with filters vs the ' +
+      'whole topic (options: --quick, --reps N, --messages N, --partitions N, --cold, --json FILE)',
+    run: async (args) => (await import('./filter.js')).main(args),
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
