@@ -645,4 +645,45 @@ describe('FETCH', () => {
     idOver.writeUInt16LE(257, 25);
     assertBadRequest(() => decodeFetchRequest(idOver), /stream id 0 has 257 bytes, not 1 to 256/);
   });
+
+  test('the owner section: golden bytes, round trips, truncations and limits', () => {
+    // Goal: a fetch naming its group member (lease-checked by the broker) has a fixed layout after
+    // the stream ids, and leaving it out is the anonymous read. Method: a hex literal both ways,
+    // fast-check round trips, every cut inside the section, trailing bytes, and the 255-byte limit.
+    const withOwner: FetchRequest = { ...goldenRequest, owner: { group: 'g', memberId: 'm1' } };
+    const ownerHex = '0100' + '67' + '0200' + '6d31';
+    const body = encodeFetchRequest(withOwner);
+    assert.equal(body.toString('hex'), goldenRequestHex + ownerHex);
+    assert.deepEqual(decodeFetchRequest(body), withOwner);
+    assert.equal(decodeFetchRequest(Buffer.from(goldenRequestHex, 'hex')).owner, undefined);
+    const ownerPart = fc
+      .string({ unit: 'grapheme', minLength: 1, maxLength: 30 })
+      .filter((text) => Buffer.byteLength(text) <= 255);
+    fc.assert(
+      fc.property(arbitraryFetchRequest, ownerPart, ownerPart, (request, group, memberId) => {
+        const owned = { ...request, owner: { group, memberId } };
+        const encoded = encodeFetchRequest(owned);
+        assert.deepEqual(decodeFetchRequest(encoded), owned);
+        const anonymousBytes = encodeFetchRequest(request).length;
+        for (let length = anonymousBytes + 1; length < encoded.length; length++) {
+          assertBadRequest(() => decodeFetchRequest(encoded.subarray(0, length)), /malformed FETCH request/);
+        }
+      }),
+      { numRuns: 100 },
+    );
+    assertBadRequest(
+      () => decodeFetchRequest(Buffer.concat([body, Buffer.from([0])])),
+      /1 bytes follow the owner/,
+    );
+    assertBadRequest(
+      () => encodeFetchRequest({ ...goldenRequest, owner: { group: 'g'.repeat(256), memberId: 'm' } }),
+      /owner group must be 1 to 255 UTF-8 bytes/,
+    );
+    assertBadRequest(
+      () => encodeFetchRequest({ ...goldenRequest, owner: { group: 'g', memberId: '' } }),
+      /owner memberId must be 1 to 255 UTF-8 bytes/,
+    );
+    const emptyGroup = Buffer.from(goldenRequestHex + '0000' + '0200' + '6d31', 'hex');
+    assertBadRequest(() => decodeFetchRequest(emptyGroup), /owner group has 0 bytes, not 1 to 255/);
+  });
 });
