@@ -365,6 +365,13 @@ describe('partition leases expire', () => {
   });
 });
 
+// Goal: a lease time that cannot work is refused before anything opens.
+test('consumerLeaseMs must be a positive integer', async () => {
+  for (const consumerLeaseMs of [0, -1, 1.5, 2 ** 31]) {
+    await assert.rejects(startBroker(tempDir(), { consumerLeaseMs }), RangeError);
+  }
+});
+
 describe('partition leases with a master', () => {
   let master: FakeMaster;
   let broker: Broker;
