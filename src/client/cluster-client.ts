@@ -97,18 +97,19 @@ export class ClusterClient {
   /**
    * Runs `attempt` until it succeeds, a non-retriable error comes back, or `retries` retries are
    * spent. Before each retry the metadata of `topics` is refreshed (the partition may have moved)
-   * and the wait doubles from 100 ms to 2 s.
+   * and the wait doubles from 100 ms to 2 s. `retryIf` narrows which retriable errors are retried.
    */
   async withRetries<T>(
     topics: readonly string[],
     attempt: () => Promise<T>,
     retries = requestRetriesDefault,
+    retryIf: (error: unknown) => boolean = () => true,
   ): Promise<T> {
     for (let tries = 0; ; tries++) {
       try {
         return await attempt();
       } catch (error) {
-        if (this.#closed || !isRetriable(error) || tries >= retries) throw error;
+        if (this.#closed || !isRetriable(error) || !retryIf(error) || tries >= retries) throw error;
         this.logger.debug({ err: error, tries }, 'retrying after a retriable error');
         await delay(backoffMs(tries + 1));
         await this.refreshQuietly(topics);

@@ -4,8 +4,10 @@ export type { CreateTopicOptions, GroupPartitionOffsets, PartitionOffsets } from
 export { Producer } from './producer.js';
 export type { ProducerOptions, SendOptions, SendResult } from './producer.js';
 export { Consumer } from './consumer.js';
-export type { ConsumerOptions, PartitionPosition, PollOptions } from './consumer.js';
-export type { ConsumedMessage, ConsumerStart } from './consumed-message.js';
+export type { BoundStart, ConsumerOptions, PartitionPosition, PollOptions } from './consumer.js';
+export type { ConsumedMessage, ConsumerStart, StartAtTimestamp } from './consumed-message.js';
+export type { PartitionAssignment } from './assignment.js';
+export type { MessageHandler, RunOptions } from './push-runner.js';
 export type { ClientOptions } from './options.js';
 export { masterPortDefault } from './options.js';
 export { murmur2, partitionForKey } from './partitioner.js';
@@ -15,4 +17,5 @@ export type {
   ClusterStatusResponse,
   ProduceAcks,
   TopicDescription,
+  TopicPartition,
 } from '../protocol/index.js';

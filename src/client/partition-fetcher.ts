@@ -2,11 +2,21 @@
 // answer waiting behind the one the application is taking — so the broker reads the next answer
 // while the application handles this one, and memory stays within two `fetchBytes` answers per
 // partition. It tracks the position (the next offset to hand out) and the latest offset the
-// broker reported.
+// broker reported. As a group member it fetches under the partition's lease (the FETCH owner
+// section) and claims it again when the broker says it is gone; with a stream filter it drops
+// messages whose real stream id is not asked for (the broker filters by a 32-bit hash, which can
+// collide), the position still moving past them.
 import { TubeError, backoffMs } from '../common/index.js';
-import { decodeFetchResponse, encodeFetchRequest, opcodes, peekFetchNextOffset } from '../protocol/index.js';
+import {
+  decodeFetchResponse,
+  encodeFetchRequest,
+  opcodes,
+  peekFetchNextOffset,
+  type FetchOwner,
+} from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
 import { toConsumedMessage, type ConsumedMessage } from './consumed-message.js';
+import { isLeaseError } from './partition-offsets.js';
 import { delay, isRetriable } from './retry.js';
 
 /** Where and how one fetcher reads. */
@@ -19,6 +29,12 @@ export interface PartitionFetcherOptions {
   latest: number;
   maxWaitMs: number;
   fetchBytes: number;
+  /** Only messages of these streams (checked by the broker's hash and again here); absent for all. */
+  streamIds?: ReadonlySet<string>;
+  /** The member fetching, read at every fetch (it changes when a balanced member rejoins); absent = anonymous. */
+  owner?: () => FetchOwner | undefined;
+  /** Claims the partition again after the broker answered 410 or 411; resolves whether it was granted. */
+  reclaim?: () => Promise<boolean>;
 }
 
 /** The reader of one assigned partition. */
@@ -43,6 +59,7 @@ export class PartitionFetcher {
   #failure: TubeError | undefined;
   #stopped = false;
   #retries = 0;
+  readonly #streamIdList: string[];
 
   /** @param onReady called whenever messages (or a failure) become available to take */
   constructor(cluster: ClusterClient, options: PartitionFetcherOptions, onReady: () => void) {
@@ -54,6 +71,7 @@ export class PartitionFetcher {
     this.#position = options.offset;
     this.#fetchOffset = options.offset;
     this.#latest = options.latest;
+    this.#streamIdList = options.streamIds === undefined ? [] : [...options.streamIds];
   }
 
   /** The next offset to hand out: what a commit stores. */
@@ -84,6 +102,11 @@ export class PartitionFetcher {
   /** Starts fetching. */
   start(): void {
     this.#fetchSoon();
+  }
+
+  /** Whether {@link stop} was called. */
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** Stops fetching; an answer still in flight is dropped. */
@@ -147,13 +170,15 @@ export class PartitionFetcher {
     let answer: Buffer;
     try {
       const { connection } = await this.#cluster.route(topic, partition);
+      const owner = this.#options.owner?.();
       const body = encodeFetchRequest({
         topic,
         partition,
         offset,
         maxBytes: fetchBytes,
         maxWaitMs,
-        streamIds: [],
+        streamIds: this.#streamIdList,
+        ...(owner === undefined ? {} : { owner }),
       });
       const frame = await connection.request(opcodes.FETCH, body, {
         timeoutMs: this.#cluster.options.requestTimeoutMs + maxWaitMs,
@@ -210,8 +235,12 @@ export class PartitionFetcher {
     this.#latest = Math.max(latest, nextOffset);
     this.#fetchOffset = Math.max(nextOffset, offset);
     const buffer: ConsumedMessage[] = [];
+    const wanted = this.#options.streamIds;
     for (const message of fetched) {
-      if (message.offset >= offset) buffer.push(toConsumedMessage(this.topic, message));
+      if (message.offset < offset) continue;
+      // A hash collision at the broker: not this filter's stream. Skipped like a filtered record.
+      if (wanted !== undefined && (message.streamId === undefined || !wanted.has(message.streamId))) continue;
+      buffer.push(toConsumedMessage(this.topic, message));
     }
     const lastEnd = buffer.length > 0 ? buffer[buffer.length - 1]!.offset + 1 : offset;
     if (nextOffset > lastEnd) {
@@ -249,6 +278,20 @@ export class PartitionFetcher {
         this.#latest = latest;
         return;
       }
+    }
+    if (isLeaseError(error) && this.#options.reclaim !== undefined && !this.#cluster.closed) {
+      // 411: the lease is gone (expired, or the broker restarted): claim it again and go on. 410:
+      // another member holds it: wait, then try; if it stays taken the master revokes it from us.
+      this.#retries++;
+      if (error.errorName === 'PARTITION_OWNED_BY_OTHER' || this.#retries > 1)
+        await delay(backoffMs(this.#retries));
+      if (this.#stopped) return;
+      const granted = await this.#options.reclaim().catch(() => false);
+      this.#cluster.logger.debug(
+        { err: error, topic: this.topic, partition: this.partition, granted },
+        'fetch lease lost; claimed again',
+      );
+      return;
     }
     if (isRetriable(error) && !this.#cluster.closed) {
       this.#retries++;

@@ -1,6 +1,7 @@
 // The broker-side offset requests every client needs, spread over the brokers that serve the
 // partitions: stored ranges (LIST_OFFSETS), a group's commits (FETCH_OFFSETS) and storing commits
 // (COMMIT_OFFSETS). Each retries retriable errors with fresh metadata, regrouping by broker.
+import { TubeError } from '../common/index.js';
 import {
   callJson,
   commitOffsetsMessage,
@@ -73,22 +74,44 @@ export async function fetchCommitted(
   });
 }
 
-/** Stores a group's offsets (each the next offset to consume), durably, on the brokers serving them. */
+/**
+ * Stores a group's offsets (each the next offset to consume), durably, on the brokers serving them.
+ * With `memberId` the commit is checked against the partitions' leases (the broker answers 410 or
+ * 411 when this member does not hold one); those answers are thrown at once, not retried.
+ */
 export async function commitOffsets(
   cluster: ClusterClient,
   group: string,
   offsets: readonly PartitionOffset[],
+  memberId?: string,
 ): Promise<void> {
   if (offsets.length === 0) return;
-  await cluster.withRetries(topicsOf(offsets), () =>
-    forEachBroker(cluster, offsets, async (connection, _brokerId, chunk) => {
-      const request = chunk.map(({ topic, partition, offset }) => ({ topic, partition, offset }));
-      await callJson(connection, commitOffsetsMessage, { group, offsets: request });
-    }),
+  await cluster.withRetries(
+    topicsOf(offsets),
+    () =>
+      forEachBroker(cluster, offsets, async (connection, _brokerId, chunk) => {
+        const request = chunk.map(({ topic, partition, offset }) => ({ topic, partition, offset }));
+        await callJson(
+          connection,
+          commitOffsetsMessage,
+          memberId === undefined ? { group, offsets: request } : { group, offsets: request, memberId },
+        );
+      }),
+    undefined,
+    (error) => !isLeaseError(error),
   );
 }
 
-async function forEachBroker<T extends TopicPartition>(
+/** Whether `error` is a broker's lease refusal: PARTITION_OWNED_BY_OTHER (410) or NOT_REGISTERED (411). */
+export function isLeaseError(error: unknown): error is TubeError {
+  return (
+    error instanceof TubeError &&
+    (error.errorName === 'PARTITION_OWNED_BY_OTHER' || error.errorName === 'NOT_REGISTERED')
+  );
+}
+
+/** Runs `work` once per broker with the items it serves (in chunks a request may carry), in parallel. */
+export async function forEachBroker<T extends TopicPartition>(
   cluster: ClusterClient,
   items: readonly T[],
   work: (connection: Connection, brokerId: number, chunk: T[]) => Promise<void>,
@@ -104,6 +127,7 @@ async function forEachBroker<T extends TopicPartition>(
   );
 }
 
-function topicsOf(items: readonly TopicPartition[]): string[] {
+/** The distinct topics of `items`. */
+export function topicsOf(items: readonly TopicPartition[]): string[] {
   return [...new Set(items.map((item) => item.topic))];
 }

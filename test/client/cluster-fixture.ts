@@ -3,8 +3,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from '../../src/broker/index.js';
-import { Master } from '../../src/master/index.js';
+import { Broker, type BrokerOptions } from '../../src/broker/index.js';
+import { Master, type MasterOptions } from '../../src/master/index.js';
+
+/** Timing overrides for tests that want short leases or heartbeats. */
+export interface ClusterFixtureOptions {
+  master?: Partial<Omit<MasterOptions, 'host' | 'port' | 'dataDir'>>;
+  broker?: Partial<Pick<BrokerOptions, 'consumerLeaseMs'>>;
+}
 
 /** A running one-broker cluster. */
 export class ClusterFixture {
@@ -14,13 +20,19 @@ export class ClusterFixture {
   private constructor(
     readonly root: string,
     public master: Master,
+    readonly options: ClusterFixtureOptions,
   ) {}
 
   /** Starts a master and a registered broker. */
-  static async start(): Promise<ClusterFixture> {
+  static async start(options: ClusterFixtureOptions = {}): Promise<ClusterFixture> {
     const root = await mkdtemp(join(tmpdir(), 'tubemq-client-'));
-    const master = await Master.start({ host: '127.0.0.1', port: 0, dataDir: join(root, 'master') });
-    const fixture = new ClusterFixture(root, master);
+    const master = await Master.start({
+      ...options.master,
+      host: '127.0.0.1',
+      port: 0,
+      dataDir: join(root, 'master'),
+    });
+    const fixture = new ClusterFixture(root, master, options);
     await fixture.startBroker();
     return fixture;
   }
@@ -33,6 +45,7 @@ export class ClusterFixture {
   /** Starts the broker (again: same id, port and data dir) and waits until it is registered. */
   async startBroker(): Promise<void> {
     const broker = await Broker.start({
+      ...this.options.broker,
       brokerId: 1,
       host: '127.0.0.1',
       port: this.brokerPort,
@@ -55,7 +68,12 @@ export class ClusterFixture {
   async restartMaster(): Promise<void> {
     const port = this.master.port;
     await this.master.close();
-    this.master = await Master.start({ host: '127.0.0.1', port, dataDir: join(this.root, 'master') });
+    this.master = await Master.start({
+      ...this.options.master,
+      host: '127.0.0.1',
+      port,
+      dataDir: join(this.root, 'master'),
+    });
   }
 
   /** Stops everything and removes the data. */
