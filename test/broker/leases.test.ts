@@ -336,7 +336,8 @@ describe('partition leases expire', () => {
   // Goal: a lease whose holder neither fetches, commits nor claims for consumerLeaseMs becomes free
   // (a hung consumer), while the holder's fetches keep it alive; the old holder is then refused.
   test('a lease nobody renews expires after consumerLeaseMs; fetches renew it', async () => {
-    const leaseMs = 300;
+    // Long enough that one fetch-then-claim round trip on a loaded machine stays well inside it.
+    const leaseMs = 1000;
     broker = await startBroker(await dataDirWithTopics({ t: { partitions: 1 } }), {
       consumerLeaseMs: leaseMs,
     });
@@ -346,7 +347,7 @@ describe('partition leases expire', () => {
     const owner = { group, memberId: 'hung-a' };
     assert.equal((await claim(a, 'hung-a', [p(0, 't')])).claims[0]!.granted, true);
     // Renewing by fetching for longer than one lease time keeps it.
-    const renewUntil = Date.now() + 3 * leaseMs;
+    const renewUntil = Date.now() + 2 * leaseMs;
     while (Date.now() < renewUntil) {
       await fetch(a, { topic: 't', partition: 0, offset: 0, owner });
       assert.equal((await claim(b, 'hung-b', [p(0, 't')])).claims[0]!.holder, 'hung-a');
