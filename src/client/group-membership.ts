@@ -153,9 +153,21 @@ export class GroupMembership {
     await this.#enqueue(async () => {
       const memberId = this.#memberId;
       if (memberId !== undefined && this.#owned.size > 0) {
+        const began = Date.now();
         const owned = this.owned();
         this.#owned.clear();
         await this.#handlers.revoke(owned, memberId);
+        this.#cluster.logger.info(
+          {
+            group: this.#options.group,
+            memberId,
+            generation: this.#generation,
+            assigned: [],
+            revoked: names(owned),
+            ms: Date.now() - began,
+          },
+          'partitions revoked',
+        );
       }
       const connection = this.#connection;
       this.#connection = undefined;
