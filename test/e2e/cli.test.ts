@@ -271,6 +271,359 @@ describe('tubemq CLI against a master and a broker', () => {
   });
 });
 
+describe('tubemq group, and consume with groups, push, filters and exact starts', () => {
+  let root: string;
+  let master: Daemon;
+  let broker: Daemon;
+  let m: string[];
+
+  /** `group describe --json`, parsed. */
+  interface Described {
+    state: string;
+    members: { memberId: string }[];
+    partitions: {
+      partition: number;
+      currentOffset: number | null;
+      lag: number | null;
+      consumerId: string | null;
+    }[];
+  }
+  const describeJson = async (group: string): Promise<Described> => {
+    const result = await tubemq([...m, 'group', 'describe', group, '--json']);
+    assert.equal(result.exitCode, 0, result.stderr);
+    return JSON.parse(result.stdout) as Described;
+  };
+  const committed = async (group: string): Promise<(number | null)[]> =>
+    (await describeJson(group)).partitions.map((row) => row.currentOffset);
+  /** A long-running `tubemq consume` child; its stdout lines are collected. */
+  const consumeChild = (args: string[]) => {
+    const child = execa(process.execPath, [tubemqBin, ...m, 'consume', ...args], {
+      reject: false,
+      env: cliEnv,
+      extendEnv: true,
+      stdin: 'ignore',
+      timeout: 60_000,
+    });
+    const lines: string[] = [];
+    let partial = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const parts = text.split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts);
+    });
+    return { child, lines };
+  };
+
+  before(async () => {
+    root = await tempDir();
+    master = await startMaster(join(root, 'master'));
+    broker = await startBroker(join(root, 'broker'), master.port);
+    m = ['-m', `127.0.0.1:${master.port}`];
+    await waitFor(
+      async () => {
+        const listed = await tubemq([...m, 'broker', 'list', '--json']);
+        return (
+          listed.exitCode === 0 &&
+          (JSON.parse(listed.stdout) as { state: string }[]).some((b) => b.state === 'online')
+        );
+      },
+      15_000,
+      'the broker to register',
+    );
+    assert.equal((await tubemq([...m, 'topic', 'create', 'grp', '--partitions', '2'])).exitCode, 0);
+    const ten = Array.from({ length: 10 }, (_, i) => `a${i}`).join('\n') + '\n';
+    const six = Array.from({ length: 6 }, (_, i) => `b${i}`).join('\n') + '\n';
+    assert.equal((await tubemq([...m, 'produce', 'grp', '--partition', '0'], { input: ten })).exitCode, 0);
+    assert.equal((await tubemq([...m, 'produce', 'grp', '--partition', '1'], { input: six })).exitCode, 0);
+  });
+
+  after(async () => {
+    await broker?.stop();
+    await master?.stop();
+    if (root !== undefined) await removeDir(root);
+  });
+
+  test('group list and describe (table and --json); an unknown group exits 1', async () => {
+    const consumed = await tubemq([
+      ...m,
+      'consume',
+      'grp',
+      '--group',
+      'cg',
+      '--offset',
+      'earliest',
+      '--max-messages',
+      '16',
+    ]);
+    assert.equal(consumed.exitCode, 0, consumed.stderr);
+    assert.equal(consumed.stdout.trimEnd().split('\n').length, 16);
+
+    const listed = await tubemq([...m, 'group', 'list']);
+    assert.equal(listed.exitCode, 0, listed.stderr);
+    assert.match(listed.stdout, /^GROUP +STATE +MEMBERS +TOPICS$/m);
+    assert.match(listed.stdout, /^cg +empty +0 +grp$/m);
+    const listedJson = JSON.parse((await tubemq([...m, 'group', 'list', '--json'])).stdout) as {
+      group: string;
+    }[];
+    assert.deepEqual(
+      listedJson.find((group) => group.group === 'cg'),
+      { group: 'cg', state: 'empty', members: 0, topics: ['grp'] },
+    );
+
+    const described = await tubemq([...m, 'group', 'describe', 'cg']);
+    assert.equal(described.exitCode, 0, described.stderr);
+    assert.match(described.stdout, /^Group: cg\tState: empty\tGeneration: \d+\tMembers: 0$/m);
+    assert.match(
+      described.stdout,
+      /^TOPIC +PARTITION +CURRENT-OFFSET +LOG-END-OFFSET +LAG +CONSUMER-ID +HOST$/m,
+    );
+    assert.match(described.stdout, /^grp +0 +10 +10 +0 +- +-$/m);
+    assert.match(described.stdout, /^grp +1 +6 +6 +0 +- +-$/m);
+    assert.deepEqual(await committed('cg'), [10, 6]);
+
+    const unknown = await tubemq([...m, 'group', 'describe', 'nope']);
+    assert.equal(unknown.exitCode, 1, unknown.stderr);
+    assert.match(unknown.stderr, /^error: consumer group "nope" does not exist$/m);
+    assert.match(unknown.stderr, /^hint: /m);
+  });
+
+  test('reset-offsets prints the plan and changes nothing without --execute; delete needs --yes', async () => {
+    await tubemq([...m, 'group', 'reset-offsets', 'rg', '--topic', 'grp', '--to-latest', '--execute']);
+    assert.deepEqual(await committed('rg'), [10, 6]);
+
+    const dry = await tubemq([...m, 'group', 'reset-offsets', 'rg', '--topic', 'grp', '--to-earliest']);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    assert.match(dry.stdout, /^TOPIC +PARTITION +CURRENT-OFFSET +NEW-OFFSET$/m);
+    assert.match(dry.stdout, /^grp +0 +10 +0$/m);
+    assert.match(dry.stdout, /^grp +1 +6 +0$/m);
+    assert.match(dry.stderr, /Dry run: nothing changed/);
+    assert.deepEqual(await committed('rg'), [10, 6], 'a dry run changes nothing');
+
+    const executed = await tubemq([
+      ...m,
+      'group',
+      'reset-offsets',
+      'rg',
+      '--topic',
+      'grp',
+      '--to-earliest',
+      '--execute',
+    ]);
+    assert.equal(executed.exitCode, 0, executed.stderr);
+    assert.match(executed.stderr, /Reset the offsets of group rg in 2 partitions/);
+    assert.deepEqual(await committed('rg'), [0, 0]);
+
+    const shifted = await tubemq([
+      ...m,
+      'group',
+      'reset-offsets',
+      'rg',
+      '--topic',
+      'grp:1',
+      '--shift-by',
+      '+4',
+      '--execute',
+      '--json',
+    ]);
+    assert.equal(shifted.exitCode, 0, shifted.stderr);
+    assert.deepEqual(JSON.parse(shifted.stdout), {
+      group: 'rg',
+      executed: true,
+      offsets: [{ topic: 'grp', partition: 1, currentOffset: 0, newOffset: 4 }],
+    });
+    const clamped = await tubemq([
+      ...m,
+      'group',
+      'reset-offsets',
+      'rg',
+      '--topic',
+      'grp',
+      '--to-offset',
+      '8',
+      '--execute',
+    ]);
+    assert.equal(clamped.exitCode, 0, clamped.stderr);
+    assert.deepEqual(await committed('rg'), [8, 6], 'clamped into [earliest, latest]');
+
+    const unconfirmed = await tubemq([...m, 'group', 'delete', 'rg']);
+    assert.equal(unconfirmed.exitCode, 2, unconfirmed.stderr);
+    assert.match(unconfirmed.stderr, /^error: group delete rg needs --yes/m);
+    assert.deepEqual(await committed('rg'), [8, 6]);
+    const deleted = await tubemq([...m, 'group', 'delete', 'rg', '--yes']);
+    assert.equal(deleted.exitCode, 0, deleted.stderr);
+    assert.match(deleted.stdout, /^Deleted group rg \(committed offsets of 2 partitions\)\.$/m);
+    assert.equal((await tubemq([...m, 'group', 'describe', 'rg'])).exitCode, 1);
+  });
+
+  test('two consumers of one group share the partitions; reset refused while they live unless --force', async () => {
+    const first = consumeChild(['grp', '--group', 'live']);
+    const second = consumeChild(['grp', '--group', 'live', '--push']);
+    try {
+      await waitFor(
+        async () => {
+          const result = await tubemq([...m, 'group', 'describe', 'live', '--json']);
+          if (result.exitCode !== 0) return false; // the members have not joined yet
+          const described = JSON.parse(result.stdout) as Described;
+          const owners = new Set(described.partitions.map((row) => row.consumerId));
+          return (
+            described.state === 'stable' &&
+            described.members.length === 2 &&
+            owners.size === 2 &&
+            !owners.has(null)
+          );
+        },
+        20_000,
+        'two members owning one partition each',
+      );
+      const refused = await tubemq([
+        ...m,
+        'group',
+        'reset-offsets',
+        'live',
+        '--topic',
+        'grp',
+        '--to-earliest',
+        '--execute',
+      ]);
+      assert.equal(refused.exitCode, 1, refused.stderr);
+      assert.match(refused.stderr, /^error: .*(live members|members)/m);
+      assert.match(refused.stderr, /^hint: .*--force/m);
+      const listed = await tubemq([...m, 'group', 'list']);
+      assert.match(listed.stdout, /^live +stable +2 +grp$/m);
+
+      const forced = await tubemq(
+        [...m, 'group', 'reset-offsets', 'live', '--topic', 'grp', '--to-earliest', '--execute', '--force'],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(forced.exitCode, 0, forced.stderr);
+      // From offset 0 again: between them the two members print all 16 stored messages.
+      await waitFor(
+        async () => new Set([...first.lines, ...second.lines]).size >= 16,
+        20_000,
+        'every message after the forced reset',
+      );
+    } finally {
+      first.child.kill('SIGINT');
+      second.child.kill('SIGINT');
+    }
+    const results = await Promise.all([first.child, second.child]);
+    for (const result of results) assert.equal(result.exitCode, 130, String(result.stderr));
+    const all = [
+      ...Array.from({ length: 10 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 6 }, (_, i) => `b${i}`),
+    ];
+    assert.deepEqual([...new Set([...first.lines, ...second.lines])].sort(), all.sort());
+  });
+
+  test('consume --push prints every message and commits what it printed', async () => {
+    const pushed = await tubemq([
+      ...m,
+      'consume',
+      'grp',
+      '--push',
+      '--group',
+      'pg',
+      '--offset',
+      'earliest',
+      '--max-messages',
+      '16',
+    ]);
+    assert.equal(pushed.exitCode, 0, pushed.stderr);
+    const values = pushed.stdout.trimEnd().split('\n');
+    assert.equal(values.length, 16);
+    assert.deepEqual(
+      values.filter((value) => value.startsWith('a')),
+      Array.from({ length: 10 }, (_, i) => `a${i}`),
+    );
+    assert.match(pushed.stderr, /Processed a total of 16 messages/);
+    assert.deepEqual(await committed('pg'), [10, 6]);
+
+    const atEnd = await tubemq([...m, 'consume', 'grp', '--push', '--offset', 'earliest', '--exit-at-end']);
+    assert.equal(atEnd.exitCode, 0, atEnd.stderr);
+    assert.equal(atEnd.stdout.trimEnd().split('\n').length, 16);
+  });
+
+  test('consume --offsets, --partition --offset and --to-datetime start exactly there', async () => {
+    const offsets = await tubemq([
+      ...m,
+      'consume',
+      'grp',
+      '--group',
+      'og',
+      '--offsets',
+      '0:7,1:4',
+      '--exit-at-end',
+      '--print-partition',
+    ]);
+    assert.equal(offsets.exitCode, 0, offsets.stderr);
+    assert.deepEqual(offsets.stdout.trimEnd().split('\n').sort(), [
+      'Partition:0\ta7',
+      'Partition:0\ta8',
+      'Partition:0\ta9',
+      'Partition:1\tb4',
+      'Partition:1\tb5',
+    ]);
+    assert.deepEqual(await committed('og'), [10, 6]);
+    const one = await tubemq([...m, 'consume', 'grp', '--partition', '1', '--offset', '5', '--exit-at-end']);
+    assert.equal(one.stdout, 'b5');
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const none = await tubemq([
+      ...m,
+      'consume',
+      'grp',
+      '--to-datetime',
+      future,
+      '--exit-at-end',
+      '--timeout-ms',
+      '2000',
+    ]);
+    assert.equal(none.exitCode, 0, none.stderr);
+    assert.equal(none.stdout, '');
+    const past = await tubemq([
+      ...m,
+      'consume',
+      'grp',
+      '--to-datetime',
+      '2000-01-01T00:00:00Z',
+      '--exit-at-end',
+    ]);
+    assert.equal(past.stdout.trimEnd().split('\n').length, 16);
+  });
+
+  test('consume --filter: matching stream ids only; over the limit exits 2 naming it', async () => {
+    assert.equal((await tubemq([...m, 'topic', 'create', 'streams', '--partitions', '1'])).exitCode, 0);
+    for (const [streamId, values] of [
+      ['clicks', 'c1\nc2\n'],
+      ['views', 'v1\n'],
+      ['buys', 'p1\n'],
+    ] as const) {
+      const produced = await tubemq([...m, 'produce', 'streams', '--stream-id', streamId], { input: values });
+      assert.equal(produced.exitCode, 0, produced.stderr);
+    }
+    const filtered = await tubemq([
+      ...m,
+      'consume',
+      'streams',
+      '--filter',
+      'clicks,buys',
+      '--offset',
+      'earliest',
+      '--exit-at-end',
+    ]);
+    assert.equal(filtered.exitCode, 0, filtered.stderr);
+    assert.deepEqual(filtered.stdout.trimEnd().split('\n'), ['c1', 'c2', 'p1']);
+
+    const many = Array.from({ length: 501 }, (_, i) => `s${i}`).join(',');
+    const tooMany = await tubemq([...m, 'consume', 'streams', '--filter', many]);
+    assert.equal(tooMany.exitCode, 2, tooMany.stderr);
+    assert.match(tooMany.stderr, /^error: .*at most 500/m);
+    const tooLong = await tubemq([...m, 'consume', 'streams', '--filter', 'x'.repeat(257)]);
+    assert.equal(tooLong.exitCode, 2, tooLong.stderr);
+    assert.match(tooLong.stderr, /^error: .*at most 256 bytes/m);
+  });
+});
+
 describe('tubemq start (master + broker in one process)', () => {
   test('--detach prints where it listens; serves topics; stops through tubemq.pid', async () => {
     const dataDir = await tempDir();
