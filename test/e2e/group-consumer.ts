@@ -110,7 +110,7 @@ const committer = setInterval(() => void commitNow(), job.commitIntervalMs);
 
 async function handle(message: ConsumedMessage): Promise<void> {
   const partitionKey = key(message);
-  const owned = held.has(partitionKey) || consumer.assignment().some((each) => key(each) === partitionKey);
+  const owned = consumer.assignment().some((each) => key(each) === partitionKey);
   line({
     ev: 'msg',
     member: consumer.memberId,
@@ -121,10 +121,11 @@ async function handle(message: ConsumedMessage): Promise<void> {
     value: message.value.toString('utf8'),
     owned,
   });
-  processed.set(partitionKey, message.offset + 1);
   const count = (counts.get(partitionKey) ?? 0) + 1;
   counts.set(partitionKey, count);
   if (job.delayMs > 0 && count % job.delayEvery === 0) await sleep(job.delayMs);
+  // Only now is it processed (the handler returns): commits from here on cover it.
+  processed.set(partitionKey, message.offset + 1);
 }
 
 async function shutDown(): Promise<void> {

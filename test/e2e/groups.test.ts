@@ -713,7 +713,17 @@ describe('consumer groups across processes', () => {
       await producer.close();
     });
 
-    await sleep(1000);
+    const producingSince = now();
+    let producingUntil = Number.POSITIVE_INFINITY;
+    void Promise.all(producing).then(() => (producingUntil = now()));
+    await waitFor(
+      async () => {
+        for (const member of all) member.refresh();
+        return all.every((member) => member.messages.length >= 100);
+      },
+      15_000,
+      'both members to be consuming',
+    );
     all.push(startMember(group, topic, pace));
     await waitBalanced(all, topic, 'a third joining');
     assert.equal(await all[0]!.stop(), 0);
@@ -723,6 +733,14 @@ describe('consumer groups across processes', () => {
     assert.equal(await all[1]!.stop(), 0);
     await waitBalanced(all, topic, 'another clean leave');
     await Promise.all(producing);
+    // The hand-overs must happen while keys are being produced, or order across them is not tested.
+    const handOvers = all.flatMap((member) =>
+      member.events.filter(
+        (event) => event.ev === 'assigned' && event.t > producingSince && event.t < producingUntil,
+      ),
+    ).length;
+    console.log(`per-key order: ${handOvers} assignment changes while the producers were sending`);
+    assert.ok(handOvers >= 2, 'members joined and left while the producers were sending');
 
     const expected = producers.flatMap((_, p) =>
       Array.from({ length: keysPerProducer }, (_, k) => `p${p}-k${k}`).flatMap((key) =>
