@@ -565,6 +565,14 @@ describe('tubemq group, and consume with groups, push, filters and exact starts'
       'Partition:1\tb5',
     ]);
     assert.deepEqual(await committed('og'), [10, 6]);
+    // A bound start keeps the group balanced and applies the offsets once per session key.
+    const bound = ['consume', 'grp', '--group', 'bg', '--offsets', '0:8,1:5', '--session-key', 'k1'];
+    const first = await tubemq([...m, ...bound, '--exit-at-end']);
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.deepEqual(first.stdout.trimEnd().split('\n').sort(), ['a8', 'a9', 'b5']);
+    const again = await tubemq([...m, ...bound, '--exit-at-end', '--timeout-ms', '2000']);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.equal(again.stdout, '', 'the same key does not apply the offsets again');
     const one = await tubemq([...m, 'consume', 'grp', '--partition', '1', '--offset', '5', '--exit-at-end']);
     assert.equal(one.stdout, 'b5');
     const future = new Date(Date.now() + 3_600_000).toISOString();
