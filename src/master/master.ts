@@ -8,8 +8,11 @@ import {
   type Logger,
 } from '../common/index.js';
 import { ProtocolServer } from '../protocol/index.js';
+import { BrokerCaller } from './broker-caller.js';
 import { brokerHandlers } from './broker-handlers.js';
 import { BrokerRegistry } from './broker-registry.js';
+import { GroupCoordinator } from './group-coordinator.js';
+import { groupHandlers } from './group-handlers.js';
 import type { MasterContext, MasterIdentity } from './master-context.js';
 import { MetaStore } from './meta-store.js';
 import { topicHandlers } from './topic-handlers.js';
@@ -33,6 +36,13 @@ export interface MasterOptions {
   topicApplyTimeoutMs?: number;
   /** Metadata changes after which meta.wal is folded into meta.json. @default 1000 */
   metaCompactAfterChanges?: number;
+  /** How often group members are told to heartbeat (at most a third of their session timeout), in ms. @default 1000 */
+  groupHeartbeatIntervalMs?: number;
+  /**
+   * How long a bound session or a forced offset reset waits for a group's members to release
+   * their partitions, in ms. @default 15000
+   */
+  groupPauseTimeoutMs?: number;
 }
 
 /** Defaults of the {@link MasterOptions} timings (TubeMQ's: heartbeat 1 s, dead after 5 s). */
@@ -40,6 +50,8 @@ export const masterDefaults = {
   heartbeatIntervalMs: 1000,
   brokerTimeoutMs: 5000,
   topicApplyTimeoutMs: 5000,
+  groupHeartbeatIntervalMs: 1000,
+  groupPauseTimeoutMs: 15_000,
 } as const;
 
 function positiveMs(name: string, value: number): number {
@@ -53,8 +65,9 @@ function positiveMs(name: string, value: number): number {
 }
 
 /**
- * A running master: metadata (topics, placement, known brokers) durable in its data dir, a broker
- * registry fed by registrations and heartbeats, and the admin and metadata requests of clients.
+ * A running master: metadata (topics, placement, known brokers, bound group sessions) durable in
+ * its data dir, a broker registry fed by registrations and heartbeats, the consumer-group
+ * coordinator, and the admin and metadata requests of clients.
  */
 export class Master {
   private closing: Promise<void> | undefined;
@@ -68,6 +81,7 @@ export class Master {
     readonly masterId: string,
     private readonly server: ProtocolServer,
     private readonly registry: BrokerRegistry,
+    private readonly groups: GroupCoordinator,
     private readonly store: MetaStore,
     private readonly lock: DataDirLock,
     private readonly logger: Logger,
@@ -96,6 +110,7 @@ export class Master {
     const lock = await acquireDataDirLock(dataDir, 'master');
     let store: MetaStore | undefined;
     let registry: BrokerRegistry | undefined;
+    let groups: GroupCoordinator | undefined;
     try {
       store = await MetaStore.open({
         dir: dataDir,
@@ -113,12 +128,25 @@ export class Master {
         topicApplyTimeoutMs,
         identity: () => identity,
       };
+      groups = new GroupCoordinator({
+        store,
+        brokers: new BrokerCaller({ store, registry, logger, clientId: () => identity.masterId }),
+        logger,
+        heartbeatIntervalMs: positiveMs(
+          'groupHeartbeatIntervalMs',
+          options.groupHeartbeatIntervalMs ?? masterDefaults.groupHeartbeatIntervalMs,
+        ),
+        pauseTimeoutMs: positiveMs(
+          'groupPauseTimeoutMs',
+          options.groupPauseTimeoutMs ?? masterDefaults.groupPauseTimeoutMs,
+        ),
+      });
       const server = new ProtocolServer({
         role: 'master',
         get serverId() {
           return identity.masterId;
         },
-        handlers: new Map([...topicHandlers(context), ...brokerHandlers(context)]),
+        handlers: new Map([...topicHandlers(context), ...brokerHandlers(context), ...groupHandlers(groups)]),
         logger,
       });
       const port = await server.listen(options.host, options.port);
@@ -128,8 +156,9 @@ export class Master {
         { host: options.host, port, dataDir, topics: store.topics().length, version: store.version },
         'master listening',
       );
-      return new Master(options.host, port, masterId, server, registry, store, lock, logger);
+      return new Master(options.host, port, masterId, server, registry, groups, store, lock, logger);
     } catch (error) {
+      groups?.close();
       registry?.close();
       await store?.close().catch(() => undefined);
       await lock.release();
@@ -150,6 +179,7 @@ export class Master {
     // Registry first: its waiters release CREATE_TOPIC answers, and a broker's closing connection
     // is then not logged as a failure.
     this.registry.close();
+    this.groups.close();
     await this.server.close();
     await this.store.close();
     await this.lock.release();

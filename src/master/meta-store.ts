@@ -10,6 +10,7 @@ import {
   initialMetaState,
   readMetaChange,
   serializeMetaState,
+  type GroupSessionRecord,
   type KnownBroker,
   type MetaChange,
   type MetaState,
@@ -52,7 +53,7 @@ export interface MetaStoreOptions {
 }
 
 /**
- * Topics, known brokers and the metadata version, durable. Reads are synchronous from memory;
+ * Topics, known brokers, the metadata version and groups' bound sessions, durable. Reads are synchronous from memory;
  * each write resolves once it is on disk. Writes that decide from the state (check, then change)
  * run inside {@link MetaStore.exclusive} so that two of them never decide from the same state.
  */
@@ -125,6 +126,28 @@ export class MetaStore {
     const version = this.version + 1;
     await this.durable.commit([{ type: 'broker-saved', version, broker }]);
     return version;
+  }
+
+  /** A group's bound session, if it has one. */
+  groupSession(group: string): GroupSessionRecord | undefined {
+    return this.durable.state.groupSessions.get(group);
+  }
+
+  /** Every group with a bound session, sorted by name. */
+  groupSessions(): GroupSessionRecord[] {
+    return [...this.durable.state.groupSessions.values()].sort((a, b) =>
+      a.group < b.group ? -1 : a.group > b.group ? 1 : 0,
+    );
+  }
+
+  /** Records a group's bound session (new key, or applied); resolves once durable. Call inside {@link exclusive}. */
+  async saveGroupSession(session: GroupSessionRecord): Promise<void> {
+    await this.durable.commit([{ type: 'group-session-saved', session }]);
+  }
+
+  /** Forgets a group's bound session; resolves once durable. Call inside {@link exclusive}. */
+  async deleteGroupSession(group: string): Promise<void> {
+    await this.durable.commit([{ type: 'group-session-deleted', group }]);
   }
 
   /** Waits for queued writes, then closes the files. */
