@@ -5,7 +5,7 @@
 // is revoked, the offsets are committed on the brokers once nobody owns anything, then the group
 // is assigned again.
 import { randomBytes } from 'node:crypto';
-import { TubeError, type Logger } from '../common/index.js';
+import { TubeError, isTubeError, type Logger } from '../common/index.js';
 import {
   type DescribeGroupResponse,
   type GroupHeartbeatRequest,
@@ -330,8 +330,8 @@ export class GroupCoordinator {
   }
 
   // Bound session: revoke all, wait until nothing is owned, commit, record applied, assign again.
-  // A failure (a broker down, a member slow to let go) is retried while the key is current and
-  // the group has members; a later join with the same key starts over if everyone left.
+  // A passing failure (a broker down, a member slow to let go) is retried while the key is current
+  // and the group has members; a later join with the same key starts over if everyone left.
   private applySession(
     group: ConsumerGroup,
     sessionKey: string,
@@ -353,7 +353,19 @@ export class GroupCoordinator {
           logger.info({ group: group.name, sessionKey, partitions: offsets.length }, 'bound session applied');
           return;
         } catch (error) {
-          logger.warn({ group: group.name, sessionKey, err: error }, 'applying a bound session failed');
+          // A refusal (an offset past a partition's end, a topic gone) will not pass on a retry:
+          // the group goes on from its committed offsets, and the next join with this key tries again.
+          if (isTubeError(error) && !error.retriable) {
+            logger.error(
+              { group: group.name, sessionKey, err: error },
+              'a broker refused the bound session offsets; the group continues from its committed offsets',
+            );
+            return;
+          }
+          logger.warn(
+            { group: group.name, sessionKey, err: error },
+            'applying a bound session failed; retrying',
+          );
           if (this.closed || !isCurrent() || group.members.size === 0) return;
           await new Promise((resolve) => setTimeout(resolve, applyRetryDelayMs));
         }

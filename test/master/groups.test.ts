@@ -412,6 +412,26 @@ describe('consumer groups: bound sessions, resets and deletion against a real br
     assert.match(stale.hint ?? '', /"k2"/);
   });
 
+  test('bound offsets a broker refuses (past the end) are logged and the group goes on from its committed offsets', async () => {
+    const { master } = cluster;
+    const member = await join(master, {
+      group: 'past-end',
+      subscriptions: [sub('b')],
+      bound: bound('p1', [500, 0]),
+    });
+    await member.untilAssigned(2);
+    assert.deepEqual(await cluster.committed('past-end'), [null, null]);
+    assert.ok(
+      cluster.log.lines.some(
+        (line) =>
+          line.group === 'past-end' &&
+          String(line.msg).startsWith('a broker refused the bound session offsets'),
+      ),
+    );
+    const described = await callJson(cluster.admin, describeGroupMessage, { group: 'past-end' });
+    assert.deepEqual(described.session, { sessionKey: 'p1', applied: false });
+  });
+
   test('reset-offsets: GROUP_NOT_EMPTY with members, paused and applied with force, at once without members', async () => {
     const { master, admin } = cluster;
     const offsets = [
