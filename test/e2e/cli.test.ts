@@ -499,7 +499,7 @@ describe('tubemq group, and consume with groups, push, filters and exact starts'
       assert.equal(forced.exitCode, 0, forced.stderr);
       // From offset 0 again: between them the two members print all 16 stored messages.
       await waitFor(
-        async () => new Set([...first.lines, ...second.lines]).size >= 16,
+        () => Promise.resolve(new Set([...first.lines, ...second.lines]).size >= 16),
         20_000,
         'every message after the forced reset',
       );

@@ -100,7 +100,7 @@ export async function groupResetOffsets(invocation: Invocation): Promise<number>
   const group = invocation.args[0] as string;
   const { options, globals } = invocation;
   const scopes = options.topic as TopicScope[];
-  const to = resetTarget(options as ResetTargetFlags);
+  const to = resetTarget(options);
   const execute = options.execute === true;
   const force = options.force === true;
   const admin = new Admin(clientOptions(globals));
