@@ -91,6 +91,10 @@ const brokerAssignment = fc.record({
 });
 const topicPartition = fc.record({ topic: topicName, partition });
 const list = <T>(item: fc.Arbitrary<T>) => fc.array(item, { minLength: 1, maxLength: 5 });
+const partitionOffset = fc.record({ topic: topicName, partition, offset });
+const streamId = group;
+const subscription = fc.record({ topic: topicName, streamIds: fc.array(streamId, { maxLength: 3 }) });
+const groupState = fc.constantFrom('stable' as const, 'rebalancing' as const, 'empty' as const);
 
 /** Valid requests and responses of every message, keyed like {@link controlSamples}. */
 const arbitraries: Record<string, { request: fc.Arbitrary<unknown>; response: fc.Arbitrary<unknown> }> = {
@@ -227,6 +231,82 @@ Object.assign(arbitraries, {
   DELETE_GROUP_OFFSETS: {
     request: fc.record({ group }),
     response: fc.record({ deleted: offset }),
+  },
+  JOIN_GROUP: {
+    request: fc.record(
+      {
+        group,
+        clientId: group,
+        subscriptions: list(subscription),
+        sessionTimeoutMs: fc.integer({ min: 1000, max: 300_000 }),
+        bound: fc.record({ sessionKey: group, offsets: fc.array(partitionOffset, { maxLength: 3 }) }),
+      },
+      { requiredKeys: ['group', 'clientId', 'subscriptions'] },
+    ),
+    response: fc.record({
+      memberId: group,
+      generation: offset,
+      heartbeatIntervalMs: fc.integer({ min: 1, max: 1_000_000 }),
+      sessionTimeoutMs: fc.integer({ min: 1, max: 1_000_000 }),
+    }),
+  },
+  GROUP_HEARTBEAT: {
+    request: fc.record({ group, memberId: group, owned: fc.array(topicPartition, { maxLength: 5 }) }),
+    response: fc.record({ generation: offset }),
+  },
+  LEAVE_GROUP: {
+    request: fc.record({ group, memberId: group }),
+    response: fc.constant({}),
+  },
+  LIST_GROUPS: {
+    request: fc.constant({}),
+    response: fc.record({
+      groups: fc.array(
+        fc.record({
+          group,
+          state: groupState,
+          members: offset,
+          topics: fc.array(topicName, { maxLength: 3 }),
+        }),
+        { maxLength: 3 },
+      ),
+    }),
+  },
+  DESCRIBE_GROUP: {
+    request: fc.record({ group }),
+    response: fc.record(
+      {
+        group,
+        state: groupState,
+        generation: offset,
+        subscriptions: fc.array(subscription, { maxLength: 3 }),
+        session: fc.record({ sessionKey: fc.string(), applied: fc.boolean() }),
+        members: fc.array(
+          fc.record({
+            memberId: group,
+            clientId: fc.string(),
+            host: fc.string(),
+            joinedAtMs: offset,
+            lastHeartbeatAtMs: offset,
+            assigned: fc.array(topicPartition, { maxLength: 3 }),
+            owned: fc.array(topicPartition, { maxLength: 3 }),
+          }),
+          { maxLength: 3 },
+        ),
+      },
+      { requiredKeys: ['group', 'state', 'generation', 'subscriptions', 'members'] },
+    ),
+  },
+  RESET_GROUP_OFFSETS: {
+    request: fc.record(
+      { group, offsets: list(partitionOffset), force: fc.boolean() },
+      { requiredKeys: ['group', 'offsets'] },
+    ),
+    response: fc.record({ committed: offset }),
+  },
+  DELETE_GROUP: {
+    request: fc.record({ group }),
+    response: fc.record({ deletedOffsets: offset }),
   },
 });
 

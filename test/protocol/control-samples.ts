@@ -11,16 +11,23 @@ import {
   clusterStatusMessage,
   commitOffsetsMessage,
   createTopicMessage,
+  deleteGroupMessage,
   deleteGroupOffsetsMessage,
+  describeGroupMessage,
   describeTopicMessage,
   fetchOffsetsMessage,
+  groupHeartbeatMessage,
+  joinGroupMessage,
+  leaveGroupMessage,
   listBrokersMessage,
   listGroupOffsetsMessage,
+  listGroupsMessage,
   listOffsetsMessage,
   listTopicsMessage,
   metadataMessage,
   registerBrokerMessage,
   releasePartitionsMessage,
+  resetGroupOffsetsMessage,
 } from '../../src/protocol/index.js';
 
 /** A control message with one valid request and response and their exact encodings. */
@@ -247,6 +254,82 @@ export const controlSamples = {
     '{"group":"g1"}',
     { deleted: 3 },
     '{"deleted":3}',
+  ),
+  JOIN_GROUP: sample(
+    joinGroupMessage,
+    {
+      group: 'g1',
+      clientId: 'app-1',
+      subscriptions: [{ topic: 'orders', streamIds: ['s1'] }],
+      sessionTimeoutMs: 10_000,
+      bound: { sessionKey: 'job-7', offsets: [{ topic: 'orders', partition: 0, offset: 5 }] },
+    },
+    '{"group":"g1","clientId":"app-1","subscriptions":[{"topic":"orders","streamIds":["s1"]}],' +
+      '"sessionTimeoutMs":10000,"bound":{"sessionKey":"job-7","offsets":[{"topic":"orders","partition":0,"offset":5}]}}',
+    { memberId: 'app-1-3f09a1c2b4d5', generation: 3, heartbeatIntervalMs: 1000, sessionTimeoutMs: 10_000 },
+    '{"memberId":"app-1-3f09a1c2b4d5","generation":3,"heartbeatIntervalMs":1000,"sessionTimeoutMs":10000}',
+  ),
+  GROUP_HEARTBEAT: sample(
+    groupHeartbeatMessage,
+    { group: 'g1', memberId: 'm1', owned: [{ topic: 'orders', partition: 0 }] },
+    '{"group":"g1","memberId":"m1","owned":[{"topic":"orders","partition":0}]}',
+    { generation: 3 },
+    '{"generation":3}',
+  ),
+  LEAVE_GROUP: sample(
+    leaveGroupMessage,
+    { group: 'g1', memberId: 'm1' },
+    '{"group":"g1","memberId":"m1"}',
+    {},
+    '{}',
+  ),
+  LIST_GROUPS: sample(
+    listGroupsMessage,
+    {},
+    '{}',
+    { groups: [{ group: 'g1', state: 'stable', members: 2, topics: ['orders'] }] },
+    '{"groups":[{"group":"g1","state":"stable","members":2,"topics":["orders"]}]}',
+  ),
+  DESCRIBE_GROUP: sample(
+    describeGroupMessage,
+    { group: 'g1' },
+    '{"group":"g1"}',
+    {
+      group: 'g1',
+      state: 'rebalancing',
+      generation: 4,
+      subscriptions: [{ topic: 'orders', streamIds: [] }],
+      session: { sessionKey: 'job-7', applied: true },
+      members: [
+        {
+          memberId: 'm1',
+          clientId: 'app-1',
+          host: '127.0.0.1:53122',
+          joinedAtMs: 1_700_000_000_000,
+          lastHeartbeatAtMs: 1_700_000_004_000,
+          assigned: [{ topic: 'orders', partition: 0 }],
+          owned: [],
+        },
+      ],
+    },
+    '{"group":"g1","state":"rebalancing","generation":4,"subscriptions":[{"topic":"orders","streamIds":[]}],' +
+      '"session":{"sessionKey":"job-7","applied":true},"members":[{"memberId":"m1","clientId":"app-1",' +
+      '"host":"127.0.0.1:53122","joinedAtMs":1700000000000,"lastHeartbeatAtMs":1700000004000,' +
+      '"assigned":[{"topic":"orders","partition":0}],"owned":[]}]}',
+  ),
+  RESET_GROUP_OFFSETS: sample(
+    resetGroupOffsetsMessage,
+    { group: 'g1', offsets: [{ topic: 'orders', partition: 1, offset: 120 }], force: true },
+    '{"group":"g1","offsets":[{"topic":"orders","partition":1,"offset":120}],"force":true}',
+    { committed: 1 },
+    '{"committed":1}',
+  ),
+  DELETE_GROUP: sample(
+    deleteGroupMessage,
+    { group: 'g1' },
+    '{"group":"g1"}',
+    { deletedOffsets: 4 },
+    '{"deletedOffsets":4}',
   ),
 } as const satisfies Record<string, ControlSample>;
 
