@@ -435,7 +435,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
         const fetchers = [...this.#fetchers.values()];
         for (const fetcher of fetchers) fetcher.stop();
         try {
-          await this.#commitPositions(fetchers, true);
+          await this.#commitPositions(fetchers, true, this.#manualMemberId, true);
         } finally {
           await this.#release(fetchers, this.#manualMemberId!);
         }
@@ -601,7 +601,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
       }
     }
     if (commit) {
-      await this.#commitPositions(fetchers, false, memberId).catch((error: unknown) =>
+      await this.#commitPositions(fetchers, false, memberId, true).catch((error: unknown) =>
         this.#cluster.logger.warn(
           { err: error, group: this.#group },
           'commit before giving partitions up failed',
@@ -665,7 +665,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   async #reclaim(topic: string, partition: number): Promise<boolean> {
     const memberId = this.memberId;
-    if (memberId === undefined || this.#closed) return false;
+    if (memberId === undefined || this.#closed || !this.#isLive({ topic, partition })) return false;
     const op = claimPartitions(this.#cluster, this.#owner(memberId), [{ topic, partition }]);
     this.#track(op);
     const outcome = await op;
@@ -698,10 +698,12 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   }
 
   // Positions cover finished messages only; auto-commit, revocations and close() use this.
+  // `revoking`: the fetchers are being given up (no longer listed as owned) but still ours to commit.
   async #commitPositions(
     fetchers: readonly PartitionFetcher[],
     strict: boolean,
     memberId = this.memberId,
+    revoking = false,
   ): Promise<void> {
     if (!this.#commitEnabled || this.#starting === undefined) return;
     const entries = fetchers
@@ -709,24 +711,61 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
         (fetcher) => this.#committed.get(partitionKey(fetcher.topic, fetcher.partition)) !== fetcher.position,
       )
       .map((fetcher) => ({ topic: fetcher.topic, partition: fetcher.partition, offset: fetcher.position }));
-    await this.#store(entries, strict, memberId);
+    await this.#store(entries, strict, memberId, revoking);
   }
 
-  // Commits under this member's leases; a lease found gone (411: expired, broker restarted) is
-  // claimed again once and the commit retried.
-  async #store(entries: PartitionOffset[], strict: boolean, memberId = this.memberId): Promise<void> {
+  // Partitions this consumer reads commit under their leases (with the member id); others (commit()
+  // given offsets of partitions it does not read) as an offline commit, which the broker refuses
+  // while another member holds the lease. Tracked with the lease operations, so a release never
+  // overtakes a commit still in flight (which would then claim the lease back).
+  async #store(
+    entries: PartitionOffset[],
+    strict: boolean,
+    memberId = this.memberId,
+    revoking = false,
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    const owned = revoking ? entries : entries.filter((entry) => this.#isLive(entry));
+    const offline = revoking ? [] : entries.filter((entry) => !this.#isLive(entry));
+    const op = Promise.all([
+      this.#storeOwned(owned, strict, memberId, revoking),
+      commitOffsets(this.#cluster, this.#group, offline),
+    ]);
+    this.#track(op);
+    await op;
+    for (const { topic, partition, offset } of entries)
+      this.#committed.set(partitionKey(topic, partition), offset);
+  }
+
+  // A lease found gone (411: expired, or the broker restarted) is claimed again once and the commit
+  // retried — only while the partition is still this member's (being read, or being given up).
+  async #storeOwned(
+    entries: PartitionOffset[],
+    strict: boolean,
+    memberId: string | undefined,
+    revoking: boolean,
+  ): Promise<void> {
     if (entries.length === 0) return;
     try {
       await commitOffsets(this.#cluster, this.#group, entries, memberId);
     } catch (error) {
-      if (!(isLeaseError(error) && error.errorName === 'NOT_REGISTERED' && memberId !== undefined))
+      const stillOurs = revoking || entries.every((entry) => this.#isLive(entry));
+      if (!(
+        isLeaseError(error) &&
+        error.errorName === 'NOT_REGISTERED' &&
+        memberId !== undefined &&
+        stillOurs
+      ))
         throw error;
       const outcome = await claimPartitions(this.#cluster, this.#owner(memberId), entries);
       if (outcome.refused.length > 0 && strict) throw error;
       await commitOffsets(this.#cluster, this.#group, entries, memberId);
     }
-    for (const { topic, partition, offset } of entries)
-      this.#committed.set(partitionKey(topic, partition), offset);
+  }
+
+  #isLive({ topic, partition }: TopicPartition): boolean {
+    const fetcher = this.#fetchers.get(partitionKey(topic, partition));
+    return fetcher !== undefined && !fetcher.stopped;
   }
 
   #take(maxMessages: number): ConsumedMessage[] {

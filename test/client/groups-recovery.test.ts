@@ -93,6 +93,11 @@ test('a master restart: the member joins again and keeps its partitions', async 
   const first = await produce(topic, 100, 'a');
   await until('first batch', () => ids(log).size >= first.size);
   await cluster.restartMaster();
+  // The next tests create topics: they need the broker registered with the new master.
+  for (let tries = 0; !(await admin.listBrokers()).some((broker) => broker.state === 'online'); tries++) {
+    assert.ok(tries < 200, 'the broker registers with the restarted master');
+    await sleep(50);
+  }
   await until(
     'rejoined with both partitions',
     () => consumer.memberId !== firstMember && consumer.assignment().length === 2,

@@ -222,10 +222,11 @@ test('a bound start is applied once per session key as members join in turn; a n
   );
   await newer.start();
   for (const member of members) {
-    await assert.rejects(
-      member.running!,
-      (error) => error instanceof TubeError && error.errorName === 'STALE_SESSION',
-    );
+    await assert.rejects(member.running!, (error) => {
+      assert.ok(error instanceof TubeError, String(error));
+      assert.equal(error.errorName, 'STALE_SESSION', error.message);
+      return true;
+    });
   }
   await until('the newer session reads from 0', () => newer.delivered.length >= 90);
   // The old key is refused with a hint naming the current one.
