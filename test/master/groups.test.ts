@@ -77,6 +77,9 @@ describe('consumer groups: membership and balancing', () => {
     }
   });
   after(async () => {
+    // The figures for the closing note: every settled change, by group.
+    const settled = log.lines.filter((line) => line.msg === 'group stable');
+    console.log(`group stable: ${settled.map((line) => `${line.group}=${line.rebalanceMs}ms`).join(' ')}`);
     broker.close();
     admin.close();
     await master.close();
@@ -287,10 +290,14 @@ describe('consumer groups: membership and balancing', () => {
 });
 
 /** A master and a real broker (id 1) with topic `b` (2 partitions) and `r` (2 partitions). */
-async function startCluster(dataDir?: string, brokerDir?: string) {
+async function startCluster(
+  dataDir?: string,
+  brokerDir?: string,
+  options: Parameters<typeof startMaster>[1] = {},
+) {
   const log = recordingLogger();
   const masterDir = dataDir ?? dirs.fresh();
-  const master = await startMaster(masterDir, { logger: log.logger, groupPauseTimeoutMs: 3000 });
+  const master = await startMaster(masterDir, { logger: log.logger, groupPauseTimeoutMs: 3000, ...options });
   const broker = await Broker.start({
     brokerId: 1,
     host: '127.0.0.1',
@@ -501,7 +508,8 @@ describe('consumer groups: bound sessions, resets and deletion against a real br
 describe('consumer groups: sessions survive a master restart', () => {
   test('after a restart the applied session is kept: the same key joins without a reset, an old key is stale', async () => {
     const brokerDir = dirs.fresh();
-    let cluster = await startCluster(undefined, brokerDir);
+    // Compacting after every change puts the sessions through meta.json as well as meta.wal.
+    let cluster = await startCluster(undefined, brokerDir, { metaCompactAfterChanges: 1 });
     const masterDir = cluster.masterDir;
     const bound = (sessionKey: string) => ({
       sessionKey,
