@@ -39,8 +39,8 @@ export class ConsumerGroup {
   generation = 0;
   /** Operations that need every partition released (bound session, forced reset) in progress. */
   pauses = 0;
-  /** Whether a bound session's offsets are being applied now. */
-  applyingSession = false;
+  /** The bound session key whose offsets are being applied now, if any. */
+  applyingSessionKey: string | undefined;
   /** When the change being worked out started (a join, leave, expiry or pause); for 'group stable'. */
   private changeStartedAtMs: number | undefined;
   private readonly unownedWaiters = new Set<() => void>();

@@ -80,7 +80,7 @@ export class GroupCoordinator {
         const record = store.groupSession(request.group);
         if (record?.sessionKey === bound.sessionKey) {
           const group = this.groups.get(request.group);
-          if (!record.applied && group?.applyingSession !== true) applyOffsets = bound.offsets;
+          if (!record.applied && group?.applyingSessionKey !== bound.sessionKey) applyOffsets = bound.offsets;
         } else if (record?.pastKeys.includes(bound.sessionKey) === true) {
           throw staleSession(request.group, record.sessionKey);
         } else {
@@ -339,7 +339,7 @@ export class GroupCoordinator {
   ): void {
     const { store, brokers, logger } = this.options;
     const isCurrent = () => store.groupSession(group.name)?.sessionKey === sessionKey;
-    group.applyingSession = true;
+    group.applyingSessionKey = sessionKey;
     void this.paused(group, async () => {
       for (;;) {
         try {
@@ -371,7 +371,8 @@ export class GroupCoordinator {
         }
       }
     }).finally(() => {
-      group.applyingSession = false;
+      // A newer key may be applying by now; that one is not this one's to clear.
+      if (group.applyingSessionKey === sessionKey) group.applyingSessionKey = undefined;
     });
   }
 
@@ -510,9 +511,9 @@ function checkedClientId(clientId: string): string {
     throw new TubeError('BAD_REQUEST', 'clientId must not contain control characters');
   }
   // The member id adds `-` and 12 hex digits and must stay within 255 UTF-8 bytes.
-  let trimmed = clientId;
-  while (Buffer.byteLength(trimmed, 'utf8') > 240) trimmed = trimmed.slice(0, -1);
-  return trimmed;
+  const characters = [...clientId];
+  while (Buffer.byteLength(characters.join(''), 'utf8') > 240) characters.pop();
+  return characters.join('');
 }
 
 function checkOffsets(

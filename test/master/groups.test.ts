@@ -485,6 +485,24 @@ describe('consumer groups: bound sessions, resets and deletion against a real br
     );
   });
 
+  test('a forced reset whose members do not let go in time is UNAVAILABLE, and the group gets its partitions back', async () => {
+    const { master, admin } = cluster;
+    const stuck = await join(master, { group: 'stuck', subscriptions: [sub('b')] }, false);
+    await stuck.untilAssigned(2);
+    await stuck.heartbeat(stuck.pushes.at(-1)!.partitions);
+    const resetting = callJson(admin, resetGroupOffsetsMessage, {
+      group: 'stuck',
+      offsets: [{ topic: 'b', partition: 0, offset: 1 }],
+      force: true,
+    });
+    await stuck.untilAssigned(0);
+    const described = await callJson(admin, describeGroupMessage, { group: 'stuck' });
+    assert.equal(described.state, 'rebalancing', 'paused');
+    await refused(resetting, 'UNAVAILABLE', /did not release their partitions within 3000 ms/);
+    await stuck.untilAssigned(2);
+    assert.deepEqual(await cluster.committed('stuck'), [null, null], 'nothing committed');
+  });
+
   test('delete group: GROUP_NOT_EMPTY with members, then offsets and session go, then NOT_FOUND', async () => {
     const { master, admin } = cluster;
     const member = await join(master, {
