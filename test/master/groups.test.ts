@@ -79,7 +79,9 @@ describe('consumer groups: membership and balancing', () => {
   after(async () => {
     // The figures for the closing note: every settled change, by group.
     const settled = log.lines.filter((line) => line.msg === 'group stable');
-    console.log(`group stable: ${settled.map((line) => `${line.group}=${line.rebalanceMs}ms`).join(' ')}`);
+    console.log(
+      `group stable: ${settled.map((line) => `${String(line.group)}=${String(line.rebalanceMs)}ms`).join(' ')}`,
+    );
     broker.close();
     admin.close();
     await master.close();
@@ -129,7 +131,7 @@ describe('consumer groups: membership and balancing', () => {
     assert.equal(last.members, 3);
     assert.ok(
       typeof last.rebalanceMs === 'number' && last.rebalanceMs < 1000,
-      `rebalanceMs ${last.rebalanceMs}`,
+      `rebalanceMs ${String(last.rebalanceMs)}`,
     );
     console.log(`three members: rebalanceMs per change ${stable.map((line) => line.rebalanceMs).join(', ')}`);
   });
