@@ -608,6 +608,8 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
         ),
       );
     }
+    // The next owner moves the commit on; a cached value would hide a later commit equal to it.
+    for (const { topic, partition } of fetchers) this.#committed.delete(partitionKey(topic, partition));
     await this.#release(fetchers, memberId);
     this.#wake();
   }

@@ -2,9 +2,11 @@
 // with the connection: fetches get NOT_REGISTERED, the member claims again and goes on), a master
 // restart (the master forgets the group: the member joins again and gets its partitions back), a
 // slow push handler while its partition is revoked (the revocation waits for it, so nothing is
-// delivered twice), pull-mode members with commit() across a join (nothing lost, order kept), and a
-// client-side consumer refused a partition a balanced member holds.
+// delivered twice), pull-mode members with commit() across a join (nothing lost, order kept), a
+// client-side consumer refused a partition a balanced member holds, and a member cut off from the
+// master (its connection frozen) dropping its partitions by itself after its session timeout.
 import assert from 'node:assert/strict';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Producer, type ConsumedMessage } from '../../src/client/index.js';
@@ -197,4 +199,91 @@ test('a client-side consumer is refused a partition a balanced member holds', as
     return true;
   });
   await Promise.all([member.close(), manual.close()]);
+});
+
+/** A TCP proxy to the master whose open connections can be frozen (kept open, nothing passes). */
+class FreezableProxy {
+  readonly #pairs: [Socket, Socket][] = [];
+  private constructor(readonly server: Server) {}
+
+  static async start(targetPort: number): Promise<FreezableProxy> {
+    const server = createServer();
+    const proxy = new FreezableProxy(server);
+    server.on('connection', (client) => {
+      const upstream = connect(targetPort, '127.0.0.1');
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const end = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+      proxy.#pairs.push([client, upstream]);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Stops the connections open now from passing anything; new ones work. */
+  freeze(): void {
+    for (const [client, upstream] of this.#pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const [client, upstream] of this.#pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+test('a member cut off from the master drops its partitions by itself and joins again; never two owners', async (t) => {
+  const topic = 'cut-off';
+  await admin.createTopic(topic, { partitions: 2 });
+  const proxy = await FreezableProxy.start(cluster.master.port);
+  const options = { group: 'cut', topics: [topic], start: 'earliest' as const, sessionTimeoutMs: 1500 };
+  const a = new Consumer({ ...options, masters: proxy.address });
+  const runningA = a.run(() => undefined);
+  await a.start();
+  const b = new Consumer({ ...options, masters: cluster.masters });
+  const runningB = b.run(() => undefined);
+  await b.start();
+  await until('1/1', () => a.assignment().length === 1 && b.assignment().length === 1);
+  const cutMember = a.memberId;
+  let overlaps = 0;
+  let droppedAt: number | undefined;
+  const sampler = setInterval(() => {
+    const owned = new Set(a.assignment().map((p) => p.partition));
+    if (owned.size === 0) droppedAt ??= Date.now();
+    if (b.assignment().some((p) => owned.has(p.partition))) overlaps++;
+  }, 2);
+  const frozenAt = Date.now();
+  proxy.freeze();
+  // A stops hearing from the master, so after its session timeout it drops its partition without
+  // committing, and joins again through a fresh connection (as a new member) to get a share back.
+  await until(
+    'a back as a new member with its share',
+    () => a.memberId !== cutMember && a.assignment().length === 1 && b.assignment().length === 1,
+    15_000,
+  );
+  clearInterval(sampler);
+  assert.ok(droppedAt !== undefined, 'a dropped its partition');
+  t.diagnostic(
+    `cut off: a dropped its partition ${droppedAt - frozenAt} ms after the cut (session timeout 1500 ms); 1/1 again after ${Date.now() - frozenAt} ms`,
+  );
+  assert.equal(overlaps, 0, 'never both owning one partition');
+  await Promise.all([a.close(), b.close()]);
+  await Promise.all([runningA, runningB]);
+  await proxy.close();
 });
