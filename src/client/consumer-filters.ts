@@ -28,9 +28,9 @@ export function resolveFilters(
       throw new TubeError('BAD_REQUEST', `the filter of topic "${topic}" must be a list of stream ids`);
     }
     const unique = new Set<string>();
-    for (const streamId of streamIds) {
+    for (const streamId of streamIds as unknown[]) {
       checkStreamId(topic, streamId);
-      unique.add(streamId);
+      unique.add(streamId as string);
     }
     if (unique.size > streamIdsPerTopicMax) {
       throw new TubeError(

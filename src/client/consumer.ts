@@ -340,17 +340,18 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     if (this.#runner !== undefined) throw new TubeError('BAD_REQUEST', 'run() is already running');
     const concurrency = positive(options.partitionsConcurrently ?? 1, 'partitionsConcurrently');
     const retryDelayMs = integerAtLeast(options.retryDelayMs ?? 500, 0, 'retryDelayMs');
-    const consumer = this;
+    const failure = (): TubeError | undefined => this.#failure;
+    const closed = (): boolean => this.#closed;
     this.#runner = new PushRunner(
       {
         fetchers: () => this.#fetchers.values(),
         isPaused: (topic, partition) => this.#paused.has(partitionKey(topic, partition)),
         waitForData: (ms) => this.#waitForData(ms),
         get failure() {
-          return consumer.#failure;
+          return failure();
         },
         get closed() {
-          return consumer.#closed;
+          return closed();
         },
         logger: this.#cluster.logger,
       },
