@@ -60,6 +60,8 @@ class Member {
       this.delivered.push(copy);
       this.log.push(copy);
     });
+    // Handled here so a rejection before the test awaits it is not an unhandled one.
+    this.running.catch(() => undefined);
     await this.consumer.start();
   }
 
