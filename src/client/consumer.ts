@@ -425,13 +425,15 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     clearInterval(this.#leaseTimer);
     this.#wake();
     try {
+      // Leaving first also ends a start() still waiting for its first assignment.
+      const leaving = this.#membership?.close();
       const started = await this.#starting?.then(
         () => true,
         () => false,
       );
       await this.#runner?.settled();
       if (this.#membership !== undefined) {
-        await this.#membership.close();
+        await (leaving ?? this.#membership.close());
       } else if (started === true) {
         const fetchers = [...this.#fetchers.values()];
         for (const fetcher of fetchers) fetcher.stop();
@@ -492,6 +494,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
       await checkExplicitOffsets(this.#cluster, this.#topics, this.#start);
     }
     for (const topic of this.#topics) await this.#cluster.metadata.refresh(topic);
+    if (this.#closed) throw new TubeError('BAD_REQUEST', 'the consumer is closed');
     const handlers: MembershipHandlers = {
       revoke: (partitions, memberId) => this.#revoke(partitions, memberId, true),
       drop: (partitions, memberId) => this.#revoke(partitions, memberId, false),
@@ -530,6 +533,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
       handlers,
     );
     await this.#membership.join();
+    if (this.#closed) return;
     // So that start() means "reading": a 'latest' start is taken before start() resolves.
     await this.#membership.firstAssignment(this.#sessionTimeoutMs);
     if (this.#failure !== undefined) throw this.#failure;

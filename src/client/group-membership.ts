@@ -82,6 +82,7 @@ export class GroupMembership {
   #watchdog: NodeJS.Timeout | undefined;
   #rejoining = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #failed = false;
   #firstApplied!: () => void;
   readonly #firstAssignment = new Promise<void>((resolve) => (this.#firstApplied = resolve));
@@ -143,8 +144,12 @@ export class GroupMembership {
   }
 
   /** Gives every partition up (commit, release), leaves the group and closes the master connection. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#firstApplied();
     this.#assignAbort?.abort();

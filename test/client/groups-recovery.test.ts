@@ -287,3 +287,19 @@ test('a member cut off from the master drops its partitions by itself and joins 
   await Promise.all([runningA, runningB]);
   await proxy.close();
 });
+
+test('close() while start() is still joining ends both promptly and leaves nothing behind', async () => {
+  const topic = 'early-close';
+  await admin.createTopic(topic, { partitions: 2 });
+  const began = Date.now();
+  const consumer = new Consumer({ masters: cluster.masters, group: 'early', topics: [topic] });
+  const starting = consumer.start().catch(() => undefined);
+  await consumer.close();
+  await starting;
+  assert.ok(Date.now() - began < 5000, 'no wait for the first assignment cap');
+  // The group is empty again: a new member gets every partition.
+  const next = new Consumer({ masters: cluster.masters, group: 'early', topics: [topic] });
+  await next.start();
+  await until('both partitions', () => next.assignment().length === 2);
+  await next.close();
+});
