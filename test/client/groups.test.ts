@@ -241,3 +241,23 @@ test('a bound start is applied once per session key as members join in turn; a n
   await newer.consumer.close();
   await Promise.all(members.map((member) => member.consumer.close()));
 });
+
+test('a bound offset for a missing partition or an unsubscribed topic is refused clearly', async () => {
+  await admin.createTopic('bound-bad', { partitions: 2 });
+  const base = { masters: cluster.masters, group: 'bound-bad', topics: ['bound-bad'] };
+  const missing = new Consumer({ ...base, bound: { sessionKey: 'k', offsets: { 'bound-bad': { 5: 0 } } } });
+  await assert.rejects(missing.start(), (error) => {
+    assert.ok(error instanceof TubeError, String(error));
+    assert.equal(error.errorName, 'NOT_FOUND', error.message);
+    assert.match(error.message, /2 partitions/);
+    return true;
+  });
+  await missing.close();
+  const unsubscribed = new Consumer({ ...base, bound: { sessionKey: 'k2', offsets: { other: { 0: 0 } } } });
+  await assert.rejects(unsubscribed.start(), (error) => {
+    assert.ok(error instanceof TubeError, String(error));
+    assert.equal(error.errorName, 'BAD_REQUEST', error.message);
+    return true;
+  });
+  await unsubscribed.close();
+});
