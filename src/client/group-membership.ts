@@ -340,9 +340,10 @@ export class GroupMembership {
   #startTimers(): void {
     this.#scheduleHeartbeat();
     clearInterval(this.#watchdog);
+    // Checked often: until this member drops its partitions its leases keep the next owner waiting.
     this.#watchdog = setInterval(
       () => this.#checkSession(),
-      Math.min(1000, Math.max(50, this.#sessionTimeoutMs / 4)),
+      Math.min(250, Math.max(50, this.#sessionTimeoutMs / 8)),
     );
     this.#watchdog.unref();
   }
