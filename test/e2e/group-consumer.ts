@@ -98,10 +98,18 @@ const sampler = setInterval(sampleAssignment, job.assignmentPollMs);
 const heldTimer = setInterval(() => line({ ev: 'held', partitions: [...held] }), job.heldEveryMs);
 
 async function commitNow(): Promise<void> {
-  const snapshot = Object.fromEntries(processed);
+  // Only partitions owned before and after the commit: commit() covers what the consumer owns, and
+  // a partition given up meanwhile was committed (or, by a zombie, not) by the revocation instead.
+  const ownedNow = (): Set<string> => new Set(consumer.assignment().map(key));
+  const before = ownedNow();
+  const snapshot = [...processed].filter(([partition]) => before.has(partition));
   try {
     await consumer.commit();
-    line({ ev: 'commit', offsets: snapshot });
+    const after = ownedNow();
+    line({
+      ev: 'commit',
+      offsets: Object.fromEntries(snapshot.filter(([partition]) => after.has(partition))),
+    });
   } catch (error) {
     line({ ev: 'commit-failed', error: String(error) });
   }

@@ -56,12 +56,16 @@ class Member {
   readonly events: EventLine[] = [];
   readonly messages: EventLine[] = [];
   killedAt: number | undefined;
+  /** Set while (and after) it was stopped with SIGSTOP: its ownership windows end there. */
+  frozenAt: number | undefined;
+  frozen = false;
   exitCode: number | undefined;
   exited = false;
   readonly #fd: number;
   #position = 0;
   #rest = '';
   #stderr = '';
+  #log = '';
 
   constructor(
     readonly label: string,
@@ -72,6 +76,9 @@ class Member {
     child.stderr?.on('data', (chunk: Buffer) => {
       this.#stderr += chunk.toString('utf8');
     });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      this.#log += chunk.toString('utf8');
+    });
     void child.then((result) => {
       this.exited = true;
       this.exitCode = result.exitCode;
@@ -79,7 +86,7 @@ class Member {
   }
 
   get live(): boolean {
-    return !this.exited && this.killedAt === undefined;
+    return !this.exited && this.killedAt === undefined && !this.frozen;
   }
 
   /** Reads the lines appended since the last call (a torn last line waits for the next). */
@@ -137,10 +144,30 @@ class Member {
     return this.#stderr;
   }
 
+  /** The client library's log lines (info and up), parsed. */
+  clientLog(): Record<string, unknown>[] {
+    return this.#log
+      .split('\n')
+      .filter((text) => text.startsWith('{'))
+      .map((text) => JSON.parse(text) as Record<string, unknown>);
+  }
+
   kill(): Promise<unknown> {
     this.killedAt = now();
     this.child.kill('SIGKILL');
     return this.child;
+  }
+
+  /** SIGSTOP: the process hangs with its connections open (no heartbeats, no fetches). */
+  freeze(): void {
+    this.frozenAt = now();
+    this.frozen = true;
+    this.child.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child.kill('SIGCONT');
+    this.frozen = false;
   }
 
   /** SIGTERM: the consumer closes cleanly (commit, release, leave); resolves to its exit code. */
@@ -172,10 +199,14 @@ class Member {
       const window = open.get(partition);
       if (window === undefined) return;
       open.delete(partition);
+      // A window open when the process was frozen ends there: it did nothing while stopped, and
+      // what it delivers after SIGCONT is checked message by message.
+      const frozenAt = this.frozenAt;
+      const clipped = frozenAt !== undefined && window.start < frozenAt && end > frozenAt ? frozenAt : end;
       add(partition, {
         label: this.label,
         start: window.start,
-        end: Math.max(window.start, end),
+        end: Math.max(window.start, clipped),
         what: `owned (${why})`,
       });
     };
@@ -274,6 +305,7 @@ describe('consumer groups across processes', () => {
   let admin: Admin;
   const masterLog: Record<string, unknown>[] = [];
   const members: Member[] = [];
+  const stoppers: (() => Promise<unknown>)[] = [];
   let memberCount = 0;
 
   before(async () => {
@@ -310,6 +342,8 @@ describe('consumer groups across processes', () => {
   });
 
   after(async () => {
+    // A failed test may leave its producers running: stop them, or the loops keep the run alive.
+    for (const stop of stoppers) await stop().catch(() => undefined);
     for (const member of members) {
       if (!member.exited) member.child.kill('SIGKILL');
       await member.child;
@@ -338,7 +372,8 @@ describe('consumer groups across processes', () => {
     };
     const child = execa(process.execPath, ['--import', 'tsx', consumerScript, JSON.stringify(job)], {
       reject: false,
-      env: cliEnv,
+      // The client's info lines (assignments, revocations, rejoins) explain a failure.
+      env: { ...cliEnv, TUBEMQ_LOG_LEVEL: 'info' },
       extendEnv: true,
       stdin: 'ignore',
       timeout: 120_000,
@@ -445,15 +480,15 @@ describe('consumer groups across processes', () => {
         await sleep(tickMs);
       }
     })();
-    return {
-      async stop(): Promise<Map<string, string>> {
-        stopped = true;
-        await loop;
-        const positions = await Promise.all(sent.values());
-        await producer.close();
-        return new Map([...sent.keys()].map((value, i) => [value, positions[i]!]));
-      },
+    const stop = async (): Promise<Map<string, string>> => {
+      stopped = true;
+      await loop;
+      const positions = await Promise.all(sent.values());
+      await producer.close();
+      return new Map([...sent.keys()].map((value, i) => [value, positions[i]!]));
     };
+    stoppers.push(stop);
+    return { stop };
   }
 
   /** Each delivery carries the value produced at its position; every produced value is delivered. */
@@ -485,10 +520,10 @@ describe('consumer groups across processes', () => {
       duplicates += deliveries.length - 1;
       const killed = deliveries
         .map((each) => byLabel.get(each.member!)!)
-        .filter((each) => each.killedAt !== undefined);
+        .filter((each) => each.killedAt !== undefined || each.frozenAt !== undefined);
       assert.ok(
         killed.length > 0,
-        `${position} delivered ${deliveries.length} times (${deliveries.map((each) => each.member).join(', ')}), none of them killed`,
+        `${position} delivered ${deliveries.length} times (${deliveries.map((each) => each.member).join(', ')}), none of them killed or frozen`,
       );
       const partition = position.slice(0, position.lastIndexOf('@'));
       const offset = Number(position.slice(position.lastIndexOf('@') + 1));
@@ -496,11 +531,33 @@ describe('consumer groups across processes', () => {
         const committed = member.lastCommits().get(partition) ?? 0;
         assert.ok(
           offset >= committed,
-          `${position} delivered again though ${member.label} had committed ${partition} up to ${committed}`,
+          `${position} delivered again though ${member.label} had committed ${partition} up to ${committed}; ` +
+            `deliveries: ${deliveries.map((each) => `${each.member} at ${each.t.toFixed(1)}`).join(', ')}; ` +
+            `commits of ${partition}: ${commitTimeline(group, partition)}`,
         );
       }
     }
     return duplicates;
+  }
+
+  /** Who committed what of `partition` when, and who held it when, for failure messages. */
+  function commitTimeline(group: Member[], partition: string): string {
+    return group
+      .flatMap((member) =>
+        member.events
+          .filter(
+            (event) =>
+              (event.ev === 'commit' && event.offsets?.[partition] !== undefined) ||
+              ((event.ev === 'assigned' || event.ev === 'revoked') && event.partitions?.includes(partition)),
+          )
+          .map((event) => ({
+            t: event.t,
+            text: `${member.label} ${event.ev}${event.ev === 'commit' ? ` ${event.offsets![partition]}` : ''} at ${event.t.toFixed(1)}`,
+          })),
+      )
+      .sort((a, b) => a.t - b.t)
+      .map((each) => each.text)
+      .join(', ');
   }
 
   function assertHistoryClean(group: Member[]): void {
@@ -687,6 +744,132 @@ describe('consumer groups across processes', () => {
     );
     await stopAll(all);
   });
+
+  test(
+    'a member frozen with SIGSTOP is expired, its partitions move once its lease lapses, and after SIGCONT it delivers nothing it lost',
+    {
+      // Found by this test (about one run in six): after SIGCONT the push runner can hand out
+      // messages buffered before the freeze, of partitions another member owns by then, some
+      // milliseconds before the client's session watchdog notices and drops them. Reported to the
+      // client's owner; remove this once the client checks its session before each hand-out.
+      todo: 'a thawed zombie may deliver buffered messages before its session watchdog fires',
+    },
+    async () => {
+      // A hung member keeps its connections open: the master notices only by missed heartbeats
+      // (session timeout) and the broker frees its leases only when they expire (the broker's
+      // consumerLeaseMs, 10 s by default), so the takeover is bounded by the later of the two.
+      const topic = 'groups-frozen';
+      const group = 'g-frozen';
+      await admin.createTopic(topic, { partitions: partitionCount });
+      const producing = produceSteadily(topic, 'frozen', 6, 10);
+      const pace = { delayEvery: 1000, delayMs: 0 };
+      const trio = [
+        startMember(group, topic, pace),
+        startMember(group, topic, pace),
+        startMember(group, topic, pace),
+      ];
+      await waitBalanced(trio, topic, 'three members');
+      await waitFor(
+        async () => {
+          for (const member of trio) member.refresh();
+          return trio.every((member) => member.messages.length > 50);
+        },
+        15_000,
+        'steady consumption',
+      );
+      const [frozen, ...others] = trio as [Member, Member, Member];
+      const orphaned = [...frozen.holdings()];
+      frozen.freeze();
+      const frozenAt = frozen.frozenAt!;
+      const leaseMs = 10_000;
+      const ownedAt = await waitBalanced(
+        others,
+        topic,
+        'the others to take over',
+        sessionTimeoutMs + leaseMs + 10_000,
+      );
+      let fetchingAt = 0;
+      await waitFor(
+        async () => {
+          for (const member of others) member.refresh();
+          fetchingAt = 0;
+          for (const partition of orphaned) {
+            const first = others
+              .flatMap((member) => member.messages)
+              .find((m) => `${m.topic}:${m.partition}` === partition && m.t > frozenAt);
+            if (first === undefined) return false;
+            fetchingAt = Math.max(fetchingAt, first.t);
+          }
+          return true;
+        },
+        sessionTimeoutMs + leaseMs + 10_000,
+        'the orphaned partitions to be fetched again',
+      );
+      console.log(
+        `SIGSTOP takeover: partitions reassigned ${(ownedAt - frozenAt).toFixed(0)} ms, fetched again ` +
+          `${(fetchingAt - frozenAt).toFixed(0)} ms after the freeze (session timeout ${sessionTimeoutMs} ms, broker lease ${leaseMs} ms)`,
+      );
+      assert.ok(ownedAt - frozenAt > sessionTimeoutMs - 500, 'not before the session timeout');
+      assert.ok(
+        fetchingAt - frozenAt < sessionTimeoutMs + leaseMs + 3000,
+        'within session timeout and lease expiry',
+      );
+
+      const thawedAt = now();
+      frozen.thaw();
+      // It finds itself expired, drops what it had, and rejoins: the group is balanced over three again.
+      await waitBalanced(trio, topic, 'the thawed member to rejoin', 20_000);
+      frozen.refresh();
+      // Deliveries after SIGCONT of a partition it had lost, before an 'assigned' line gave it back.
+      const zombie = frozen.messages.filter((m) => {
+        const partition = `${m.topic}:${m.partition}`;
+        if (m.t < thawedAt || !orphaned.includes(partition)) return false;
+        const regained = frozen.events.find(
+          (event) => event.ev === 'assigned' && event.t > thawedAt && event.partitions?.includes(partition),
+        );
+        return regained === undefined || m.t < regained.t;
+      });
+      console.log(
+        `after SIGCONT: ${zombie.length} deliveries from partitions it had lost before it was given them again` +
+          (zombie.length > 0 ? `: ${JSON.stringify(zombie.slice(0, 3))}` : ''),
+      );
+      if (zombie.length > 0) {
+        const dropped = frozen.events.find((event) => event.ev === 'revoked' && event.t > thawedAt);
+        console.log(
+          `  first such delivery ${(zombie[0]!.t - thawedAt).toFixed(1)} ms after SIGCONT, last ` +
+            `${(zombie.at(-1)!.t - thawedAt).toFixed(1)} ms; its first 'revoked' line ${dropped === undefined ? 'never' : `${(dropped.t - thawedAt).toFixed(1)} ms`} after`,
+        );
+        const thawedAtMs = thawedAt;
+        console.log(
+          `  its client log after SIGCONT:\n` +
+            frozen
+              .clientLog()
+              .filter((line) => Number(line.time) >= thawedAtMs - 20)
+              .slice(0, 12)
+              .map(
+                (line) =>
+                  `    ${(Number(line.time) - thawedAtMs).toFixed(0)} ms ${String(line.msg)} ${JSON.stringify({ ...line, time: undefined, msg: undefined, pid: undefined, hostname: undefined, level: undefined })}`,
+              )
+              .join('\n'),
+        );
+        const overlaps = doubleOwnership(trio);
+        console.log(
+          `  history check: ${overlaps.length} overlaps${overlaps.length > 0 ? `, e.g. ${overlaps[0]}` : ''}`,
+        );
+      }
+      assert.equal(
+        zombie.length,
+        0,
+        'a member that lost its partitions while hung delivers none of them after',
+      );
+      const produced = await producing.stop();
+      await waitDelivered(trio, produced.keys(), 'every message');
+      const byPosition = checkContent(trio, produced);
+      checkDuplicates(byPosition, trio);
+      assertHistoryClean(trio);
+      await stopAll(trio);
+    },
+  );
 
   test('per-key order end to end: several keyed producers, members joining and leaving cleanly', async () => {
     const topic = 'groups-order';
