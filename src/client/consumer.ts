@@ -132,6 +132,8 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   readonly #fetchBytes: number;
   #partitionsOption: Record<string, number[]> | undefined;
   #assignOffsets: Record<string, Record<number, number>> = {};
+  // assign() reads exactly what it names; the `partitions` option reads all of a topic not named.
+  #assignedExactly = false;
   readonly #fetchers = new Map<string, PartitionFetcher>();
   readonly #committed = new Map<string, number>();
   readonly #paused = new Map<string, TopicPartition>();
@@ -216,6 +218,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     }
     this.#partitionsOption = only;
     this.#assignOffsets = offsets;
+    this.#assignedExactly = true;
   }
 
   /**
@@ -470,7 +473,8 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   }
 
   async #beginClientSide(only: Record<string, number[]>): Promise<void> {
-    const partitions = await listAssignedPartitions(this.#cluster, this.#topics, only);
+    const topics = this.#assignedExactly ? this.#topics.filter((topic) => topic in only) : this.#topics;
+    const partitions = await listAssignedPartitions(this.#cluster, topics, only);
     if (typeof this.#start === 'object' && !isTimestampStart(this.#start))
       checkExplicitTargets(this.#start, partitions);
     checkExplicitTargets(this.#assignOffsets, partitions);
