@@ -242,6 +242,11 @@ class Member {
   }
 }
 
+/** {@link waitFor} with a synchronous check. */
+function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(() => Promise.resolve(check()), timeoutMs, what);
+}
+
 /**
  * The history check: across members, no two ownership intervals (deliveries included) of one
  * partition overlap. Returns the violations found, described.
@@ -398,8 +403,8 @@ describe('consumer groups across processes', () => {
   ): Promise<number> {
     const partitions = partitionsOf(topic);
     let balancedAt = 0;
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         for (const member of group) member.refresh();
         const live = group.filter((member) => member.live);
         if (live.length === 0) return false;
@@ -427,8 +432,8 @@ describe('consumer groups across processes', () => {
     const wanted = new Set(values);
     const seen = new Set<string>();
     const scanned = new Map<Member, number>();
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         for (const member of group) {
           member.refresh();
           for (let i = scanned.get(member) ?? 0; i < member.messages.length; i++) {
@@ -584,8 +589,8 @@ describe('consumer groups across processes', () => {
 
     const produced = await produceBacklog(topic, 30_000, 'three');
     const total = (): number => trio.reduce((sum, member) => sum + member.messages.length, 0);
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         for (const member of trio) member.refresh();
         return total() >= 9000;
       },
@@ -604,8 +609,8 @@ describe('consumer groups across processes', () => {
       sessionTimeoutMs + 15_000,
     );
     // Fetching again: a survivor delivered from each orphaned partition after the kill.
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         for (const member of survivors) member.refresh();
         return orphaned.every((partition) =>
           survivors.some((member) =>
@@ -651,8 +656,8 @@ describe('consumer groups across processes', () => {
     const pace = { delayEvery: 1000, delayMs: 0 };
     const pair = [startMember(group, topic, pace), startMember(group, topic, pace)];
     await waitBalanced(pair, topic, 'two members to own three partitions each');
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         for (const member of pair) member.refresh();
         return pair.every((member) => member.messages.length > 50);
       },
@@ -662,8 +667,8 @@ describe('consumer groups across processes', () => {
     const stableLinesBefore = masterLog.length;
     const joiner = startMember(group, topic, pace);
     const trio = [...pair, joiner];
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         joiner.refresh();
         return joiner.events.some((event) => event.ev === 'joining');
       },
@@ -674,8 +679,8 @@ describe('consumer groups across processes', () => {
     const ownedAt = await waitBalanced(trio, topic, 'the join to rebalance');
     // Being fetched again: every partition delivered by its current owner after it was assigned.
     let fetchingAt = 0;
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         fetchingAt = 0;
         for (const member of trio) {
           member.refresh();
@@ -769,8 +774,8 @@ describe('consumer groups across processes', () => {
         startMember(group, topic, pace),
       ];
       await waitBalanced(trio, topic, 'three members');
-      await waitFor(
-        async () => {
+      await waitUntil(
+        () => {
           for (const member of trio) member.refresh();
           return trio.every((member) => member.messages.length > 50);
         },
@@ -789,8 +794,8 @@ describe('consumer groups across processes', () => {
         sessionTimeoutMs + leaseMs + 10_000,
       );
       let fetchingAt = 0;
-      await waitFor(
-        async () => {
+      await waitUntil(
+        () => {
           for (const member of others) member.refresh();
           fetchingAt = 0;
           for (const partition of orphaned) {
@@ -899,8 +904,8 @@ describe('consumer groups across processes', () => {
     const producingSince = now();
     let producingUntil = Number.POSITIVE_INFINITY;
     void Promise.all(producing).then(() => (producingUntil = now()));
-    await waitFor(
-      async () => {
+    await waitUntil(
+      () => {
         for (const member of all) member.refresh();
         return all.every((member) => member.messages.length >= 100);
       },
@@ -940,7 +945,7 @@ describe('consumer groups across processes', () => {
       assert.equal(delivery.key, key, 'the message carries its key');
       byKey.set(key!, [
         ...(byKey.get(key!) ?? []),
-        { seq: Number(seq), member: delivery.member!, t: delivery.t },
+        { seq: Number(seq), member: delivery.member, t: delivery.t },
       ]);
     }
     assert.equal(byKey.size, producers.length * keysPerProducer);
