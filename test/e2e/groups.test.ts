@@ -730,8 +730,14 @@ describe('consumer groups across processes', () => {
     await waitBalanced(all, topic, 'two members');
     all.push(startMember(group, topic, pace));
     await waitBalanced(all, topic, 'a third joining');
-    assert.equal(await all[0]!.stop(), 0);
-    await waitBalanced(all, topic, 'a clean leave');
+    const leaver = all[0]!;
+    assert.equal(await leaver.stop(), 0);
+    const leftAt = await waitBalanced(all, topic, 'a clean leave');
+    const leaveMs = leftAt - leaver.eventTime('closing');
+    console.log(
+      `clean leave: its partitions owned by the others ${leaveMs.toFixed(0)} ms after it began closing`,
+    );
+    assert.ok(leaveMs < 5000, `the leave took ${leaveMs.toFixed(0)} ms`);
     all.push(startMember(group, topic, pace));
     await waitBalanced(all, topic, 'a fourth joining');
     await all[1]!.kill();
