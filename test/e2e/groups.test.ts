@@ -1,14 +1,16 @@
 // Consumer groups end to end (issue 5 §6): a real master and broker (bin/tubemq as child processes on
 // --port 0), several consumer processes (test/e2e/group-consumer.ts, the library's Consumer in push
-// mode) joining, leaving cleanly and being killed with SIGKILL, producers in this process. Every
+// mode) joining, leaving cleanly, being killed with SIGKILL or frozen with SIGSTOP, producers in
+// this process. Every
 // consumer writes what it owned and delivered, with timestamps, to its own file; the checks below
 // read those files:
 //   - ownership: every partition owned by exactly one live member once the group is stable;
 //   - history: no partition was ever being fetched by two members at once (windows between
 //     'assigned' and 'revoked', plus every delivery, compared across members);
 //   - at-least-once: every produced message delivered, checked by content; duplicates only from a
-//     killed member, at or after its last commit;
-//   - rebalance timing after a join and takeover after a kill -9 (printed; asserted generously);
+//     killed or frozen member, at or after its last commit;
+//   - hand-over times after a join, a clean leave, a kill -9 and a hang (printed; asserted
+//     generously);
 //   - per-key order across joins and clean leaves, with no duplicates.
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
