@@ -1,9 +1,8 @@
 // Consumer groups end to end (issue 5 §6): a real master and broker (bin/tubemq as child processes on
 // --port 0), several consumer processes (test/e2e/group-consumer.ts, the library's Consumer in push
 // mode) joining, leaving cleanly, being killed with SIGKILL or frozen with SIGSTOP, producers in
-// this process. Every
-// consumer writes what it owned and delivered, with timestamps, to its own file; the checks below
-// read those files:
+// this process. Every consumer writes what it owned and delivered, with timestamps, to its own
+// file; the checks below read those files:
 //   - ownership: every partition owned by exactly one live member once the group is stable;
 //   - history: no partition was ever being fetched by two members at once (windows between
 //     'assigned' and 'revoked', plus every delivery, compared across members);
