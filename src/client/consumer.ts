@@ -350,6 +350,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
         fetchers: () => this.#fetchers.values(),
         isPaused: (topic, partition) => this.#paused.has(partitionKey(topic, partition)),
         waitForData: (ms) => this.#waitForData(ms),
+        canDeliver: () => this.#sessionFresh(),
         get failure() {
           return failure();
         },
@@ -543,6 +544,13 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  // A balanced member not confirmed by the master within its session timeout (e.g. a process paused
+  // for longer) may be a zombie: its partitions may be another's already, so it hands out, commits
+  // and claims nothing until it has dropped them and joined again.
+  #sessionFresh(): boolean {
+    return this.#membership?.sessionFresh() ?? true;
+  }
+
   #owner(memberId: string): LeaseOwner {
     return { group: this.#group, memberId };
   }
@@ -676,7 +684,13 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   async #reclaim(topic: string, partition: number): Promise<boolean> {
     const memberId = this.memberId;
-    if (memberId === undefined || this.#closed || !this.#isLive({ topic, partition })) return false;
+    if (
+      memberId === undefined ||
+      this.#closed ||
+      !this.#isLive({ topic, partition }) ||
+      !this.#sessionFresh()
+    )
+      return false;
     const op = claimPartitions(this.#cluster, this.#owner(memberId), [{ topic, partition }]);
     this.#track(op);
     const outcome = await op;
@@ -685,7 +699,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   #renewLeases(): void {
     const memberId = this.memberId;
-    if (memberId === undefined || this.#closed || this.#fetchers.size === 0) return;
+    if (memberId === undefined || this.#closed || this.#fetchers.size === 0 || !this.#sessionFresh()) return;
     const partitions = [...this.#fetchers.values()]
       .filter((fetcher) => !fetcher.stopped)
       .map(({ topic, partition }) => ({ topic, partition }));
@@ -781,6 +795,11 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   #take(maxMessages: number): ConsumedMessage[] {
     if (this.#failure !== undefined) throw this.#failure;
+    if (!this.#sessionFresh()) {
+      this.#handedOut = [];
+      this.#handedOutFrom = [];
+      return [];
+    }
     const fetchers = [...this.#fetchers.values()];
     const out: ConsumedMessage[] = [];
     const from: PartitionFetcher[] = [];
@@ -837,6 +856,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   }
 
   async #commitQuietly(): Promise<void> {
+    if (!this.#sessionFresh()) return;
     try {
       await this.#commitPositions(
         [...this.#fetchers.values()].filter((fetcher) => !fetcher.stopped),

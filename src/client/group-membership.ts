@@ -131,6 +131,18 @@ export class GroupMembership {
   }
 
   /**
+   * Whether the master has confirmed this member within the session timeout. False means the master
+   * may have given its partitions to others already: nothing may be handed out, committed or
+   * claimed, and the partitions are dropped at once.
+   */
+  sessionFresh(): boolean {
+    if (this.#memberId === undefined || this.#closed) return true;
+    if (Date.now() - this.#lastAnswerAt <= this.#sessionTimeoutMs) return true;
+    this.#checkSession();
+    return false;
+  }
+
+  /**
    * Resolves once the first pushed assignment has been carried out (its partitions claimed and
    * started), or after `capMs`, or when the membership ends.
    */
@@ -379,6 +391,9 @@ export class GroupMembership {
     const connection = this.#connection;
     const memberId = this.#memberId;
     if (connection === undefined || memberId === undefined) return;
+    // The master saw this member alive when the heartbeat left, not when its answer was read: after
+    // a process pause the answer may have waited in the socket for longer than the session.
+    const sentAt = Date.now();
     try {
       await callJson(
         connection,
@@ -390,7 +405,7 @@ export class GroupMembership {
         },
         { timeoutMs: this.#sessionTimeoutMs },
       );
-      if (connection === this.#connection) this.#lastAnswerAt = Date.now();
+      if (connection === this.#connection) this.#lastAnswerAt = Math.max(this.#lastAnswerAt, sentAt);
     } catch (error) {
       if (connection !== this.#connection || this.#closed) return;
       if (error instanceof TubeError && error.errorName === 'STALE_SESSION') {

@@ -27,6 +27,8 @@ export interface PushSource {
   isPaused(topic: string, partition: number): boolean;
   /** Resolves when data may have arrived, or after `ms`. */
   waitForData(ms: number): Promise<void>;
+  /** False while nothing may be handed out (a balanced member whose session may have lapsed). */
+  canDeliver(): boolean;
   /** The error that ended consumption (e.g. STALE_SESSION), if any. */
   readonly failure: TubeError | undefined;
   readonly closed: boolean;
@@ -85,7 +87,7 @@ export class PushRunner {
   async #work(): Promise<void> {
     while (!this.#source.closed) {
       if (this.#source.failure !== undefined) throw this.#source.failure;
-      const fetcher = this.#pick();
+      const fetcher = this.#source.canDeliver() ? this.#pick() : undefined;
       if (fetcher === undefined) {
         await this.#source.waitForData(this.#idleMs());
         continue;
@@ -120,7 +122,7 @@ export class PushRunner {
 
   #idleMs(): number {
     const now = Date.now();
-    let wait = 1000;
+    let wait = this.#source.canDeliver() ? 1000 : 50;
     for (const at of this.#retryAt.values()) if (at > now) wait = Math.min(wait, at - now);
     return Math.max(1, wait);
   }
@@ -131,6 +133,7 @@ export class PushRunner {
     for (let handled = 0; handled < messagesPerTurn; handled++) {
       if (this.#source.closed || fetcher.stopped || this.#source.isPaused(fetcher.topic, fetcher.partition))
         return;
+      if (!this.#source.canDeliver()) return;
       taken.length = 0;
       if (fetcher.take(1, taken) === 0) return;
       const message = taken[0]!;
