@@ -303,7 +303,15 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
       next: async (): Promise<IteratorResult<ConsumedMessage>> => {
         await this.start();
         this.#finishHandedOut();
-        while (at >= batch.length) {
+        for (;;) {
+          // Read ahead of a partition given up meanwhile is no longer this consumer's to hand out,
+          // and nothing is while the session may have lapsed.
+          while (at < batch.length && from[at]!.stopped) at++;
+          if (at < batch.length && !this.#sessionFresh()) {
+            this.#giveBack(batch.slice(at), from.slice(at));
+            at = batch.length;
+          }
+          if (at < batch.length) break;
           if (this.#closed) return { done: true, value: undefined };
           batch = this.#take(1000);
           from = this.#handedOutFrom;
