@@ -9,13 +9,15 @@ import {
   deleteGroupOffsetsMessage,
   dial,
   formatAddress,
+  releasePartitionsMessage,
   type Connection,
   type PartitionOffsetEntry,
+  type TopicPartition,
 } from '../protocol/index.js';
 import type { BrokerRegistry } from './broker-registry.js';
 import type { MetaStore } from './meta-store.js';
 
-/** Most entries one COMMIT_OFFSETS carries (the message's limit). */
+/** Most entries one COMMIT_OFFSETS or RELEASE_PARTITIONS carries (the messages' limit). */
 const commitEntriesMax = 10_000;
 
 /** What {@link BrokerCaller} needs. */
@@ -39,29 +41,35 @@ export class BrokerCaller {
    * UNAVAILABLE (naming the broker) when a broker cannot be reached or refuses.
    */
   async commitOffsets(group: string, offsets: readonly PartitionOffsetEntry[]): Promise<void> {
-    const byBroker = new Map<number, PartitionOffsetEntry[]>();
-    for (const entry of offsets) {
-      const topic = this.options.store.topic(entry.topic);
-      const brokerId = topic?.placement[entry.partition];
-      if (brokerId === undefined) {
-        throw new TubeError(
-          'NOT_FOUND',
-          `partition ${entry.partition} of topic "${entry.topic}" is not placed`,
-          {
-            details: { topic: entry.topic, partition: entry.partition },
-          },
-        );
-      }
-      const list = byBroker.get(brokerId) ?? [];
-      list.push(entry);
-      byBroker.set(brokerId, list);
-    }
     await Promise.all(
-      [...byBroker].map(([brokerId, entries]) =>
+      [...this.byHostingBroker(offsets)].map(([brokerId, entries]) =>
         this.withBroker(brokerId, `committing offsets of group "${group}"`, async (connection) => {
           for (let start = 0; start < entries.length; start += commitEntriesMax) {
             const chunk = entries.slice(start, start + commitEntriesMax);
             await callJson(connection, commitOffsetsMessage, { group, offsets: chunk, force: true });
+          }
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Ends the partition leases `memberId` of `group` holds on the brokers serving `partitions`: the
+   * master removed that member (its session timed out, or its connection closed), and a hung
+   * process's leases would otherwise hold the partitions' next owners back for the brokers' whole
+   * lease time. Rejects like {@link commitOffsets}.
+   */
+  async releaseLeases(group: string, memberId: string, partitions: readonly TopicPartition[]): Promise<void> {
+    await Promise.all(
+      [...this.byHostingBroker(partitions)].map(([brokerId, entries]) =>
+        this.withBroker(brokerId, `releasing the leases of member ${memberId}`, async (connection) => {
+          for (let start = 0; start < entries.length; start += commitEntriesMax) {
+            const chunk = entries.slice(start, start + commitEntriesMax);
+            await callJson(connection, releasePartitionsMessage, {
+              group,
+              memberId,
+              partitions: chunk.map(({ topic, partition }) => ({ topic, partition })),
+            });
           }
         }),
       ),
@@ -91,6 +99,25 @@ export class BrokerCaller {
       ),
     );
     return counts.reduce((sum, count) => sum + count, 0);
+  }
+
+  /** Partitions grouped by the broker serving each; NOT_FOUND for one the master has not placed. */
+  private byHostingBroker<T extends TopicPartition>(partitions: readonly T[]): Map<number, T[]> {
+    const byBroker = new Map<number, T[]>();
+    for (const entry of partitions) {
+      const brokerId = this.options.store.topic(entry.topic)?.placement[entry.partition];
+      if (brokerId === undefined) {
+        throw new TubeError(
+          'NOT_FOUND',
+          `partition ${entry.partition} of topic "${entry.topic}" is not placed`,
+          { details: { topic: entry.topic, partition: entry.partition } },
+        );
+      }
+      const list = byBroker.get(brokerId) ?? [];
+      list.push(entry);
+      byBroker.set(brokerId, list);
+    }
+    return byBroker;
   }
 
   private async withBroker<T>(

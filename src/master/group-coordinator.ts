@@ -175,7 +175,7 @@ export class GroupCoordinator {
   /** LEAVE_GROUP: the member leaves at once; leaving twice is no error. */
   leave(groupName: string, memberId: string): void {
     const group = this.groups.get(groupName);
-    if (group !== undefined) this.removeMember(group, memberId, 'left');
+    if (group !== undefined) this.removeMember(group, memberId, 'left', true);
   }
 
   /** LIST_GROUPS: groups with members or a bound session, sorted by name. */
@@ -415,10 +415,25 @@ export class GroupCoordinator {
     }
   }
 
-  private removeMember(group: ConsumerGroup, memberId: string, reason: string): void {
+  /**
+   * Removes a member. Unless it left by itself (having released its leases), the leases it may
+   * still hold on the brokers are ended too, so a hung process does not hold its partitions' next
+   * owners back for the brokers' lease time.
+   */
+  private removeMember(group: ConsumerGroup, memberId: string, reason: string, leftCleanly = false): void {
     const member = group.members.get(memberId);
     if (member === undefined) return;
     group.members.delete(memberId);
+    if (!leftCleanly && member.owned.length > 0) {
+      this.options.brokers
+        .releaseLeases(group.name, memberId, member.owned.map(keyToPartition))
+        .catch((error: unknown) =>
+          this.options.logger.warn(
+            { group: group.name, memberId, err: error },
+            "could not end a removed member's leases; they expire on the brokers",
+          ),
+        );
+    }
     if (member.evicted) this.rememberEvicted(group.name, memberId);
     group.markChange();
     this.options.logger.info(

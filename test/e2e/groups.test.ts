@@ -757,10 +757,10 @@ describe('consumer groups across processes', () => {
     await stopAll(all);
   });
 
-  test('a member frozen with SIGSTOP is expired, its partitions move once its lease lapses, and after SIGCONT it delivers nothing it lost', async () => {
+  test('a member frozen with SIGSTOP is expired, its partitions move within a second of that, and after SIGCONT it delivers nothing it lost', async () => {
     // A hung member keeps its connections open: the master notices only by missed heartbeats
-    // (session timeout) and the broker frees its leases only when they expire (the broker's
-    // consumerLeaseMs, 10 s by default), so the takeover is bounded by the later of the two.
+    // (session timeout); it then ends the member's leases on the broker itself, so the takeover
+    // does not wait for the broker's lease time (consumerLeaseMs, 10 s).
     const topic = 'groups-frozen';
     const group = 'g-frozen';
     await admin.createTopic(topic, { partitions: partitionCount });
@@ -784,13 +784,7 @@ describe('consumer groups across processes', () => {
     const orphaned = [...frozen.holdings()];
     frozen.freeze();
     const frozenAt = frozen.frozenAt!;
-    const leaseMs = 10_000;
-    const ownedAt = await waitBalanced(
-      others,
-      topic,
-      'the others to take over',
-      sessionTimeoutMs + leaseMs + 10_000,
-    );
+    const ownedAt = await waitBalanced(others, topic, 'the others to take over', sessionTimeoutMs + 10_000);
     let fetchingAt = 0;
     await waitUntil(
       () => {
@@ -805,17 +799,18 @@ describe('consumer groups across processes', () => {
         }
         return true;
       },
-      sessionTimeoutMs + leaseMs + 10_000,
+      sessionTimeoutMs + 10_000,
       'the orphaned partitions to be fetched again',
     );
     console.log(
       `SIGSTOP takeover: partitions reassigned ${(ownedAt - frozenAt).toFixed(0)} ms, fetched again ` +
-        `${(fetchingAt - frozenAt).toFixed(0)} ms after the freeze (session timeout ${sessionTimeoutMs} ms, broker lease ${leaseMs} ms)`,
+        `${(fetchingAt - frozenAt).toFixed(0)} ms after the freeze (session timeout ${sessionTimeoutMs} ms)`,
     );
     assert.ok(ownedAt - frozenAt > sessionTimeoutMs - 500, 'not before the session timeout');
+    // The issue's bound is session timeout + 1 s; the slack is for a loaded 2-core machine.
     assert.ok(
-      fetchingAt - frozenAt < sessionTimeoutMs + leaseMs + 3000,
-      'within session timeout and lease expiry',
+      fetchingAt - frozenAt < sessionTimeoutMs + 2500,
+      'within about a second of the session timeout',
     );
 
     const thawedAt = now();
