@@ -33,6 +33,11 @@ export interface ReadSource {
 
 /** Reads that scan more index entries than this per call stop early and let the caller continue. */
 const indexEntriesPerReadMax = 8192;
+/**
+ * The same for reads filtered by stream: they skip most entries without touching bodies, so they
+ * scan further per call rather than answer with a few messages and cost a round trip each.
+ */
+const filteredIndexEntriesPerReadMax = 65_536;
 /** File reads of neighbouring records merge across gaps up to this size (other partitions' records). */
 const readGapBytesMax = 32 * 1024;
 const readSpanBytesMax = 4 * 1024 * 1024;
@@ -50,7 +55,9 @@ export async function readRecords(
   maxMessages: number,
   streamHashes: ReadonlySet<number> | undefined,
 ): Promise<RawReadResult> {
-  const scanLimit = streamHashes ? indexEntriesPerReadMax : Math.min(maxMessages, indexEntriesPerReadMax);
+  const scanLimit = streamHashes
+    ? filteredIndexEntriesPerReadMax
+    : Math.min(maxMessages, indexEntriesPerReadMax);
   const positions: number[] = [];
   const lengths: number[] = [];
   const offsets: number[] = [];
@@ -119,6 +126,20 @@ export async function readRecords(
   return result;
 }
 
+/** Records of one partition that one file read returns, or one cached record. */
+interface ReadSpan {
+  /** Indexes into the read's positions/lengths/offsets, first to last inclusive. */
+  first: number;
+  last: number;
+  position: number;
+  length: number;
+  /** The cached bytes of a record not yet written to a file. */
+  cached?: Buffer;
+}
+
+/** File reads one call keeps in flight, so a filtered read's scattered records are read in parallel. */
+const fileReadsInFlightMax = 16;
+
 async function collectRecords(
   source: ReadSource,
   index: PartitionIndex,
@@ -127,19 +148,69 @@ async function collectRecords(
   offsets: number[],
   result: RawReadResult,
 ): Promise<void> {
+  const { spans, rolledBackAt } = planSpans(source, positions, lengths);
+  const buffers = await readSpans(source, spans);
   const partition = index.partition;
+  for (let s = 0; s < spans.length; s++) {
+    const span = spans[s]!;
+    if (span.cached !== undefined) {
+      // Still in the cache: these bytes were checksummed as they were encoded here.
+      pushRecord(result, span.cached, 0, span.length);
+      continue;
+    }
+    const buffer = buffers[s];
+    if (!buffer && span.position >= source.dataLog().earliestPosition) {
+      // Not removed by retention, so the index entry pointed outside the log: skip it as damaged.
+      // Only the span's first record is given up; the others are planned again on their own.
+      result.damagedSkipped++;
+      reportDamage(source, 'damaged index entry skipped', partition, offsets[span.first]!, undefined, 0);
+      if (span.first < span.last) {
+        const after = span.first + 1;
+        await collectRecords(
+          source,
+          index,
+          positions.slice(after),
+          lengths.slice(after),
+          offsets.slice(after),
+          result,
+        );
+        return;
+      }
+      continue;
+    }
+    if (!buffer) {
+      // Retention removed the segment while this read waited; the caller restarts from earliest.
+      throw new TubeError(
+        'OFFSET_OUT_OF_RANGE',
+        `offset ${offsets[span.first]} of partition ${partition} was removed by retention`,
+        { details: { earliest: index.earliestOffset, latest: index.nextOffset } },
+      );
+    }
+    checkSpan(source, partition, buffer, span, positions, lengths, offsets, result);
+  }
+  // A cached batch was rolled back after a failed write while this read waited: end the read there.
+  if (rolledBackAt !== undefined) result.nextOffset = offsets[rolledBackAt]!;
+}
+
+/**
+ * Groups the records into spans, synchronously so the cache and file layout are seen at one
+ * moment: neighbouring records on file merge into one read (across small gaps), each cached record
+ * is its own span. Stops at a cached record that is gone (`rolledBackAt`).
+ */
+function planSpans(
+  source: ReadSource,
+  positions: number[],
+  lengths: number[],
+): { spans: ReadSpan[]; rolledBackAt: number | undefined } {
+  const spans: ReadSpan[] = [];
+  const written = source.writtenPosition();
   let i = 0;
   while (i < positions.length) {
     const position = positions[i]!;
-    if (position >= source.writtenPosition()) {
-      // Still in the cache: these bytes were checksummed as they were encoded here.
+    if (position >= written) {
       const cached = source.cached(position, lengths[i]!);
-      if (!cached) {
-        // Its batch was rolled back after a failed write while this read waited: end the read here.
-        result.nextOffset = offsets[i]!;
-        return;
-      }
-      pushRecord(result, cached, 0, lengths[i]!);
+      if (!cached) return { spans, rolledBackAt: i };
+      spans.push({ first: i, last: i, position, length: lengths[i]!, cached });
       i++;
       continue;
     }
@@ -148,66 +219,81 @@ async function collectRecords(
     let last = i;
     while (
       last + 1 < positions.length &&
-      positions[last + 1]! < source.writtenPosition() &&
+      positions[last + 1]! < written &&
       positions[last + 1]! + lengths[last + 1]! <= segmentEnd &&
       positions[last + 1]! - (positions[last]! + lengths[last]!) <= readGapBytesMax &&
       positions[last + 1]! + lengths[last + 1]! - position <= readSpanBytesMax
     ) {
       last++;
     }
-    const span = positions[last]! + lengths[last]! - position;
-    const buffer = await source.dataLog().read(position, span);
-    if (!buffer && position >= source.dataLog().earliestPosition) {
-      // Not removed by retention, so the index entry pointed outside the log: skip it as damaged.
-      result.damagedSkipped++;
-      reportDamage(source, 'damaged index entry skipped', partition, offsets[i]!, undefined, 0);
-      i++;
-      continue;
-    }
-    if (!buffer) {
-      // Retention removed the segment while this read waited; the caller restarts from earliest.
-      throw new TubeError(
-        'OFFSET_OUT_OF_RANGE',
-        `offset ${offsets[i]} of partition ${partition} was removed by retention`,
-        { details: { earliest: index.earliestOffset, latest: index.nextOffset } },
-      );
-    }
-    let chunkStart = -1;
-    let chunkEnd = -1;
-    for (let k = i; k <= last; k++) {
-      const at = positions[k]! - position;
-      const length = lengths[k]!;
-      // Every record read from disk is checked in full: one whose CRC fails is never served.
-      const valid =
-        checkRecord(buffer, at, length) === length &&
-        recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
-      if (valid && at === chunkEnd) {
-        chunkEnd += length;
-      } else {
-        if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
-        chunkStart = valid ? at : -1;
-        chunkEnd = valid ? at + length : -1;
-      }
-      if (valid) {
-        result.count++;
-        continue;
-      }
-      result.damagedSkipped++;
-      source.context().options.logger.warn(
-        {
-          topic: source.context().topic,
-          store: source.storeId(),
-          partition,
-          offset: offsets[k],
-          file: segment?.filePath,
-          position: positions[k]! - (segment?.base ?? 0),
-        },
-        'damaged record skipped (checksum or header mismatch); it is never served',
-      );
-    }
-    if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
+    spans.push({ first: i, last, position, length: positions[last]! + lengths[last]! - position });
     i = last + 1;
   }
+  return { spans, rolledBackAt: undefined };
+}
+
+/** Reads every file span, up to {@link fileReadsInFlightMax} at once; cached spans stay undefined. */
+async function readSpans(source: ReadSource, spans: readonly ReadSpan[]): Promise<(Buffer | undefined)[]> {
+  const buffers = new Array<Buffer | undefined>(spans.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < spans.length) {
+      const s = next++;
+      const span = spans[s]!;
+      if (span.cached === undefined) buffers[s] = await source.dataLog().read(span.position, span.length);
+    }
+  };
+  const files = spans.filter((span) => span.cached === undefined).length;
+  await Promise.all(Array.from({ length: Math.min(fileReadsInFlightMax, files) }, worker));
+  return buffers;
+}
+
+/** Checks every record of a span read from file and adds the valid ones as chunks of `buffer`. */
+function checkSpan(
+  source: ReadSource,
+  partition: number,
+  buffer: Buffer,
+  span: ReadSpan,
+  positions: number[],
+  lengths: number[],
+  offsets: number[],
+  result: RawReadResult,
+): void {
+  let chunkStart = -1;
+  let chunkEnd = -1;
+  for (let k = span.first; k <= span.last; k++) {
+    const at = positions[k]! - span.position;
+    const length = lengths[k]!;
+    // Every record read from disk is checked in full: one whose CRC fails is never served.
+    const valid =
+      checkRecord(buffer, at, length) === length &&
+      recordHeaderMatches(buffer, at, length, partition, offsets[k]!);
+    if (valid && at === chunkEnd) {
+      chunkEnd += length;
+    } else {
+      if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
+      chunkStart = valid ? at : -1;
+      chunkEnd = valid ? at + length : -1;
+    }
+    if (valid) {
+      result.count++;
+      continue;
+    }
+    result.damagedSkipped++;
+    const segment = source.dataLog().segmentFor(positions[k]!);
+    source.context().options.logger.warn(
+      {
+        topic: source.context().topic,
+        store: source.storeId(),
+        partition,
+        offset: offsets[k],
+        file: segment?.filePath,
+        position: positions[k]! - (segment?.base ?? 0),
+      },
+      'damaged record skipped (checksum or header mismatch); it is never served',
+    );
+  }
+  if (chunkStart >= 0) result.chunks.push(buffer.subarray(chunkStart, chunkEnd));
 }
 
 /** Adds a verified record, extending the previous chunk when it directly follows in the same buffer. */
