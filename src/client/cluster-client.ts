@@ -1,7 +1,7 @@
 // The plumbing under Admin, Producer and Consumer: the master link, the metadata cache and the
 // broker pool, plus the two questions every data request asks — which broker serves this partition,
 // and what to do when the answer is a retriable error.
-import { TubeError, backoffMs, type Logger, createLogger } from '../common/index.js';
+import { TubeError, backoffMs, type Logger, createClientLogger } from '../common/index.js';
 import type { BrokerInfo, Connection, TopicPartition } from '../protocol/index.js';
 import { BrokerPool } from './broker-pool.js';
 import { MasterLink } from './master-link.js';
@@ -37,7 +37,7 @@ export class ClusterClient {
     this.master = new MasterLink(options);
     this.metadata = new MetadataCache(this.master);
     this.brokers = new BrokerPool(options);
-    this.logger = createLogger({ name: component });
+    this.logger = options.logger?.child({ component }) ?? createClientLogger(component);
   }
 
   /** Whether {@link close} was called. */

@@ -1,6 +1,6 @@
 // Options every client (Admin, Producer, Consumer) shares, and their defaults in one place.
 import { hostname } from 'node:os';
-import { TubeError } from '../common/index.js';
+import { TubeError, type Logger } from '../common/index.js';
 import { parseAddressList, type Address } from '../protocol/index.js';
 
 /** The port a master address without one gets (TubeMQ's master port). */
@@ -19,6 +19,11 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Milliseconds for a TCP connect plus HELLO. Default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * Where the client logs (a pino logger, or anything with pino's `child`, `debug`, `info`, `warn`
+   * and `error`). Default: JSON lines on stderr at `TUBEMQ_LOG_LEVEL`, else `warn`.
+   */
+  logger?: Logger;
 }
 
 /** {@link ClientOptions} with every default filled in. */
@@ -27,6 +32,7 @@ export interface ResolvedClientOptions {
   clientId: string;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  logger: Logger | undefined;
 }
 
 /** Fills in defaults and parses the master list; throws BAD_REQUEST for an unparsable list. */
@@ -43,6 +49,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     clientId: options.clientId ?? `tubemq-ts-${hostname()}-${process.pid}`,
     requestTimeoutMs: positive(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs'),
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
+    logger: options.logger,
   };
 }
 

@@ -66,7 +66,6 @@ class Member {
   #position = 0;
   #rest = '';
   #stderr = '';
-  #log = '';
 
   constructor(
     readonly label: string,
@@ -76,9 +75,6 @@ class Member {
     this.#fd = openSync(out, 'a+');
     child.stderr?.on('data', (chunk: Buffer) => {
       this.#stderr += chunk.toString('utf8');
-    });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      this.#log += chunk.toString('utf8');
     });
     void child.then((result) => {
       this.exited = true;
@@ -147,7 +143,8 @@ class Member {
 
   /** The client library's log lines (info and up), parsed. */
   clientLog(): Record<string, unknown>[] {
-    return this.#log
+    // The client logs JSON lines on stderr.
+    return this.#stderr
       .split('\n')
       .filter((text) => text.startsWith('{'))
       .map((text) => JSON.parse(text) as Record<string, unknown>);

@@ -209,9 +209,6 @@ export async function consume(invocation: Invocation): Promise<number> {
     idleTimeoutMs: globals.timeoutMs,
     exitAtEnd: options.exitAtEnd === true,
   };
-  // The client logs JSON lines to stdout, where the messages go: keep them out unless asked for
-  // (TUBEMQ_LOG_LEVEL set explicitly).
-  if ((process.env.TUBEMQ_LOG_LEVEL ?? '') === '') process.env.TUBEMQ_LOG_LEVEL = 'silent';
   const consumer = new Consumer(consumerOptions);
   return options.push === true ? pushLoop(consumer, loop) : pullLoop(consumer, loop);
 }
