@@ -4,7 +4,7 @@ export type { CreateTopicOptions, GroupPartitionOffsets, PartitionOffsets } from
 export { Producer } from './producer.js';
 export type { ProducerOptions, SendOptions, SendResult } from './producer.js';
 export { Consumer } from './consumer.js';
-export type { BoundStart, ConsumerOptions, PartitionPosition, PollOptions } from './consumer.js';
+export type { BoundStart, ConsumerOptions, PartitionPosition, PollOptions } from './consumer-options.js';
 export type { ConsumedMessage, ConsumerStart, StartAtTimestamp } from './consumed-message.js';
 export type { PartitionAssignment } from './assignment.js';
 export type { MessageHandler, RunOptions } from './push-runner.js';
