@@ -8,13 +8,14 @@
 //   - produce→consume latency p50/p99/p99.9 at a fixed 5,000 msg/s.
 // Targets are the issue's (>= 150k msg/s produce, >= 200k msg/s consume, p99 <= 5 ms); a miss is
 // reported, never thrown.
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin } from '../src/client/index.js';
+import { dropPageCache, processCpuSeconds, processRssMiB, startDaemon, stopDaemon } from './daemons.js';
 import type { ChildJob, ChildResult } from './e2e-child.js';
 import {
   atLeast,
@@ -31,7 +32,6 @@ import {
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const childScript = path.join(root, 'bench', 'e2e-child.ts');
-const tubemq = path.join(root, 'bin', 'tubemq');
 const MB = 1e6;
 const valueBytes = 1024;
 
@@ -46,43 +46,6 @@ interface Sizes {
 const fullSizes: Sizes = { messages: 1_000_000, reps: 5, latencySeconds: 20, latencyWarmupSeconds: 3 };
 const quickSizes: Sizes = { messages: 100_000, reps: 1, latencySeconds: 3, latencyWarmupSeconds: 1 };
 const latencyRatePerSecond = 5000;
-
-/** Ticks of CPU a process has used, from /proc (Linux), to report the broker's share. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-function processRssMiB(pid: number): number {
-  try {
-    const line = fs
-      .readFileSync(`/proc/${pid}/status`, 'utf8')
-      .split('\n')
-      .find((each) => each.startsWith('VmRSS:'));
-    return Number(line?.split(/\s+/)[1]) / 1024;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/**
- * Writes back dirty pages and, where allowed (root), drops the clean ones, so every run starts from
- * the same state. Without it a later run pays for the writeback of earlier ones, and on a VM whose
- * memory the host backs lazily, for first touches of never-used page-cache pages (this machine
- * writes 443 MB/s into fresh pages and 1,058 MB/s into reused ones: research/peers-baseline.md).
- */
-function settlePageCache(): void {
-  spawnSync('sync');
-  try {
-    fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
-  } catch {
-    // Not root, or not Linux: runs are then less comparable, not wrong.
-  }
-}
 
 /**
  * The malloc settings `bin/tubemq` starts the daemons with (its shebang). The baseline's two
@@ -113,38 +76,6 @@ function runChild(
       else reject(new Error(`bench child ${job.role} exited with code ${code}`));
     });
   });
-}
-
-interface Daemon {
-  child: ChildProcess;
-  port: number;
-}
-
-async function startDaemon(args: string[], dataDir: string): Promise<Daemon> {
-  // Executed as a user runs it, through its shebang (which also sets the launcher's malloc settings).
-  const child = spawn(tubemq, [...args, '--port', '0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, TUBEMQ_LOG_LEVEL: 'warn' },
-  });
-  const portsFile = path.join(dataDir, 'ports.json');
-  for (let waited = 0; waited < 20_000; waited += 50) {
-    if (child.exitCode !== null) throw new Error(`tubemq ${args.join(' ')} exited with ${child.exitCode}`);
-    try {
-      const ports = JSON.parse(fs.readFileSync(portsFile, 'utf8')) as { port: number };
-      return { child, port: ports.port };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  child.kill('SIGKILL');
-  throw new Error(`tubemq ${args.join(' ')} did not write ${portsFile} within 20 s`);
-}
-
-async function stopDaemon(daemon: Daemon): Promise<void> {
-  if (daemon.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => daemon.child.once('exit', resolve));
-  daemon.child.kill('SIGTERM');
-  await exited;
 }
 
 async function measureRaw(messages: number): Promise<number> {
@@ -240,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
     for (let rep = 0; rep < sizes.reps; rep++) {
       const topic = `bench-${rep}`;
       await admin.createTopic(topic, { partitions: 1 });
-      settlePageCache();
+      dropPageCache();
       raw.push(await measureRaw(sizes.messages));
 
       let cpuBefore = processCpuSeconds(broker.child.pid!);
@@ -276,7 +207,7 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
 
-    settlePageCache();
+    dropPageCache();
     const latencyTopic = 'bench-latency';
     await admin.createTopic(latencyTopic, { partitions: 1 });
     const total = latencyRatePerSecond * sizes.latencySeconds;

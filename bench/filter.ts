@@ -11,7 +11,6 @@
 // the per-run ratios filtered / full. Target (issue 5 §3): <= 20 %. Reads are warm by default (the
 // topic was just written and read once untimed, so both kinds find it in the page cache); `--cold`
 // writes back and drops the page cache (root only) before every timed read instead.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,10 +18,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin, Consumer, Producer, type ConsumerOptions } from '../src/client/index.js';
+import { dropPageCache, processCpuSeconds, startDaemon, stopDaemon } from './daemons.js';
 import { atMost, machineFacts, median, printFigures, printMachine, verdict, type Figure } from './report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const tubemq = path.join(root, 'bin', 'tubemq');
 const valueBytes = 1024;
 const streamCount = 100;
 /** The stream id read by the filtered consumer: one of the 100. */
@@ -38,58 +37,6 @@ interface Sizes {
 
 const fullSizes: Sizes = { messages: 500_000, reps: 5, partitions: 1, cold: false };
 const quickSizes: Sizes = { messages: 100_000, reps: 3, partitions: 1, cold: false };
-
-interface Daemon {
-  child: ChildProcess;
-  port: number;
-}
-
-async function startDaemon(args: string[], dataDir: string): Promise<Daemon> {
-  // Executed as a user runs it, through its shebang (which also sets the launcher's malloc settings).
-  const child = spawn(tubemq, [...args, '--port', '0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, TUBEMQ_LOG_LEVEL: 'warn' },
-  });
-  const portsFile = path.join(dataDir, 'ports.json');
-  for (let waited = 0; waited < 20_000; waited += 50) {
-    if (child.exitCode !== null) throw new Error(`tubemq ${args.join(' ')} exited with ${child.exitCode}`);
-    try {
-      const ports = JSON.parse(fs.readFileSync(portsFile, 'utf8')) as { port: number };
-      return { child, port: ports.port };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  child.kill('SIGKILL');
-  throw new Error(`tubemq ${args.join(' ')} did not write ${portsFile} within 20 s`);
-}
-
-async function stopDaemon(daemon: Daemon): Promise<void> {
-  if (daemon.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => daemon.child.once('exit', resolve));
-  daemon.child.kill('SIGTERM');
-  await exited;
-}
-
-/** CPU seconds a process has used, from /proc (Linux); NaN elsewhere. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Writes back dirty pages and, where allowed (root), drops clean ones. */
-function dropPageCache(): void {
-  spawnSync('sync');
-  try {
-    fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
-  } catch {
-    // Not root, or not Linux: the cold figure is then warm, which the report cannot tell.
-  }
-}
 
 async function produce(masters: string, topic: string, messages: number): Promise<Map<string, number>> {
   const producer = new Producer({ masters, acks: 'written' });
