@@ -174,17 +174,7 @@ export class GroupMembership {
         const owned = this.owned();
         this.#owned.clear();
         await this.#handlers.revoke(owned, memberId);
-        this.#cluster.logger.info(
-          {
-            group: this.#options.group,
-            memberId,
-            generation: this.#generation,
-            assigned: [],
-            revoked: names(owned),
-            ms: Date.now() - began,
-          },
-          'partitions revoked',
-        );
+        this.#logRevoked(memberId, owned, Date.now() - began);
       }
       const connection = this.#connection;
       this.#connection = undefined;
@@ -349,6 +339,20 @@ export class GroupMembership {
     }
   }
 
+  #logRevoked(memberId: string, revoked: readonly TopicPartition[], ms: number): void {
+    this.#cluster.logger.info(
+      {
+        group: this.#options.group,
+        memberId,
+        generation: this.#generation,
+        assigned: [],
+        revoked: names(revoked),
+        ms,
+      },
+      'partitions revoked',
+    );
+  }
+
   #startTimers(): void {
     this.#scheduleHeartbeat();
     clearInterval(this.#watchdog);
@@ -463,17 +467,7 @@ export class GroupMembership {
         if (memberId !== undefined && owned.length > 0) {
           if (commit) await this.#handlers.revoke(owned, memberId);
           else await this.#handlers.drop(owned, memberId);
-          this.#cluster.logger.info(
-            {
-              group: this.#options.group,
-              memberId,
-              generation: this.#generation,
-              assigned: [],
-              revoked: names(owned),
-              ms: 0,
-            },
-            'partitions revoked',
-          );
+          this.#logRevoked(memberId, owned, 0);
         }
         for (let attempt = 1; !this.#closed; attempt++) {
           try {
