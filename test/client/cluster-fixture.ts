@@ -83,3 +83,13 @@ export class ClusterFixture {
     await rm(this.root, { recursive: true, force: true });
   }
 }
+
+/** Polls `check` every 10 ms until it holds; resolves with the ms it took, rejects naming `what` after `timeoutMs`. */
+export async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<number> {
+  const began = Date.now();
+  while (!check()) {
+    if (Date.now() - began > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return Date.now() - began;
+}

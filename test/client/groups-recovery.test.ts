@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Producer, type ConsumedMessage } from '../../src/client/index.js';
 import { TubeError } from '../../src/common/index.js';
-import { ClusterFixture } from './cluster-fixture.js';
+import { ClusterFixture, until } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
@@ -27,15 +27,6 @@ after(async () => {
   await admin.close();
   await cluster.close();
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<number> {
-  const began = Date.now();
-  while (!check()) {
-    if (Date.now() - began > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-  return Date.now() - began;
-}
 
 async function produce(topic: string, count: number, prefix: string): Promise<Map<string, string>> {
   const acked = new Map<string, string>();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Producer, type ConsumedMessage } from '../../src/client/index.js';
-import { ClusterFixture } from './cluster-fixture.js';
+import { ClusterFixture, until } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
@@ -23,14 +23,6 @@ after(async () => {
   await admin.close();
   await cluster.close();
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const began = Date.now();
-  while (!check()) {
-    if (Date.now() - began > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function consume(consumer: Consumer, into: string[]): Promise<void> {
   const running = consumer.run((message: ConsumedMessage) => {

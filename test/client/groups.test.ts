@@ -14,7 +14,7 @@ import {
   type ConsumerOptions,
 } from '../../src/client/index.js';
 import { TubeError } from '../../src/common/index.js';
-import { ClusterFixture } from './cluster-fixture.js';
+import { ClusterFixture, until } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
@@ -30,15 +30,6 @@ after(async () => {
   await admin.close();
   await cluster.close();
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<number> {
-  const began = Date.now();
-  while (!check()) {
-    if (Date.now() - began > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-  return Date.now() - began;
-}
 
 /** A member in push mode recording what it was handed. */
 class Member {
