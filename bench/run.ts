@@ -26,6 +26,12 @@ const suites: Record<string, Suite> = {
       'whole topic (options: --quick, --reps N, --messages N, --partitions N, --cold, --json FILE)',
     run: async (args) => (await import('./filter.js')).main(args),
   },
+  peers: {
+    summary:
+      'tubemq vs NATS JetStream vs Redis Streams on this machine: produce, consume, 1,000 topics, filtered, ' +
+      'latency, fsync, RSS (options: --quick, --reps N, --json, --systems tubemq,nats,redis)',
+    run: async (args) => (await import('./peers.js')).main(args),
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
