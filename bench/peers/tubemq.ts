@@ -172,10 +172,17 @@ export class TubemqSystem implements PeerSystem {
       const latencies: number[] = [];
       let expected = Number.POSITIVE_INFINITY;
       const reading = (async () => {
+        let lastAt = performance.now();
         while (latencies.length < expected) {
-          const batch = await consumer.poll({ maxMessages: 10_000, timeoutMs: 10_000 });
-          if (batch.length === 0) throw new Error(`latency consumer stalled after ${latencies.length}`);
+          // Short polls: `expected` is only known once every send is acknowledged, which can be
+          // after the last message was already read.
+          const batch = await consumer.poll({ maxMessages: 10_000, timeoutMs: 200 });
           const now = performance.now();
+          if (batch.length === 0) {
+            if (now - lastAt > 10_000) throw new Error(`latency consumer stalled after ${latencies.length}`);
+            continue;
+          }
+          lastAt = now;
           for (const message of batch) {
             const sentAt = message.value.readDoubleLE(0);
             if (sentAt !== 0) latencies.push(now - sentAt);
