@@ -294,7 +294,7 @@ export function chartSvg(results: Results, title: string): string {
     parts.push(`<text x="10" y="${y0 + barHeight * 2 + 2}" fill="#555">${escape(spec.unit)}</text>`);
     if (ratio !== null) {
       parts.push(
-        `<text x="10" y="${y0 + barHeight * 3 + 4}" fill="#555">tubemq/best peer ${ratio.toFixed(2)}x (target ${spec.target}x)</text>`,
+        `<text x="10" y="${y0 + barHeight * 3 + 4}" fill="#555">tubemq/best ${ratio.toFixed(2)}x (target ${spec.target}x)</text>`,
       );
     }
     systemNames.forEach((system, i) => {
