@@ -23,10 +23,9 @@ import {
   machineFacts,
   median,
   percentile,
-  printFigures,
   printMachine,
+  reportFigures,
   sorted,
-  verdict,
   type Figure,
 } from './report.js';
 
@@ -258,22 +257,7 @@ export async function main(argv: string[]): Promise<number> {
       },
       { name: 'broker RSS, peak sampled', metric: 'MiB', value: brokerRssMiB },
     ];
-    printFigures(figures);
-    for (const figure of figures) if (figure.note) console.log(`  ${figure.name}: ${figure.note}`);
-    const jsonFile = values.json ?? path.join(os.tmpdir(), `tubemq-bench-e2e-${Date.now()}.json`);
-    fs.writeFileSync(
-      jsonFile,
-      JSON.stringify(
-        {
-          machine: machineFacts(dataRoot),
-          sizes,
-          figures: figures.map((f) => ({ ...f, verdict: verdict(f) })),
-        },
-        null,
-        2,
-      ),
-    );
-    console.log(`\nresults: ${jsonFile}`);
+    reportFigures('e2e', figures, { dataDir: dataRoot, sizes, jsonFile: values.json });
     return 0;
   } finally {
     await admin.close();

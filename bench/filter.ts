@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin, Consumer, Producer, type ConsumerOptions } from '../src/client/index.js';
 import { dropPageCache, processCpuSeconds, startDaemon, stopDaemon } from './daemons.js';
-import { atMost, machineFacts, median, printFigures, printMachine, verdict, type Figure } from './report.js';
+import { atMost, machineFacts, median, printMachine, reportFigures, type Figure } from './report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const valueBytes = 1024;
@@ -248,22 +248,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     ];
     console.log('');
-    printFigures(figures);
-    for (const figure of figures) if (figure.note) console.log(`  ${figure.name}: ${figure.note}`);
-    const jsonFile = values.json ?? path.join(os.tmpdir(), `tubemq-bench-filter-${Date.now()}.json`);
-    fs.writeFileSync(
-      jsonFile,
-      JSON.stringify(
-        {
-          machine: machineFacts(dataRoot),
-          sizes,
-          figures: figures.map((figure) => ({ ...figure, verdict: verdict(figure) })),
-        },
-        null,
-        2,
-      ),
-    );
-    console.log(`\nresults: ${jsonFile}`);
+    reportFigures('filter', figures, { dataDir: dataRoot, sizes, jsonFile: values.json });
     return 0;
   } finally {
     await admin.close();

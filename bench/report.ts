@@ -1,8 +1,9 @@
 // Shared helpers of the benchmarks: statistics, number formatting, machine facts, the result
 // table and its JSON form. No timed assertions anywhere: a bench reports, a reader judges.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 /** A goal a figure is held against: `value >= threshold` or `value <= threshold`. */
@@ -171,6 +172,27 @@ export function printTable(
 }
 
 const cores = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : '-');
+
+/**
+ * Prints the figures and their notes, and writes them with the machine facts and the run's sizes
+ * as JSON to `jsonFile` (default: a fresh file in the temp dir named after the suite).
+ */
+export function reportFigures(
+  suite: string,
+  figures: readonly Figure[],
+  context: { dataDir: string; sizes: unknown; jsonFile?: string },
+): void {
+  printFigures(figures);
+  for (const figure of figures) if (figure.note) console.log(`  ${figure.name}: ${figure.note}`);
+  const jsonFile = context.jsonFile ?? path.join(os.tmpdir(), `tubemq-bench-${suite}-${Date.now()}.json`);
+  const document = {
+    machine: machineFacts(context.dataDir),
+    sizes: context.sizes,
+    figures: figures.map((figure) => ({ ...figure, verdict: verdict(figure) })),
+  };
+  writeFileSync(jsonFile, JSON.stringify(document, null, 2));
+  console.log(`\nresults: ${jsonFile}`);
+}
 
 /** The figures as a table: name, metric, value (median of runs), min..max, target and verdict. */
 export function printFigures(figures: readonly Figure[], print: (line: string) => void = console.log): void {
