@@ -8,6 +8,13 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tubemq = path.join(root, 'bin', 'tubemq');
 
+/** Why the daemons cannot start (`bin/tubemq` runs the built `dist/`), or undefined when they can. */
+export function missingBuild(): string | undefined {
+  return fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))
+    ? undefined
+    : 'dist/ is missing; run `npm run build` first';
+}
+
 /** A daemon started by {@link startDaemon}. */
 export interface Daemon {
   child: ChildProcess;

@@ -15,7 +15,14 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin } from '../src/client/index.js';
-import { dropPageCache, processCpuSeconds, processRssMiB, startDaemon, stopDaemon } from './daemons.js';
+import {
+  dropPageCache,
+  missingBuild,
+  processCpuSeconds,
+  processRssMiB,
+  startDaemon,
+  stopDaemon,
+} from './daemons.js';
 import type { ChildJob, ChildResult } from './e2e-child.js';
 import {
   atLeast,
@@ -142,8 +149,9 @@ export async function main(argv: string[]): Promise<number> {
   });
   const sizes = { ...(values.quick ? quickSizes : fullSizes) };
   if (values.reps !== undefined) sizes.reps = Math.max(1, Number(values.reps));
-  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
-    console.error('error: dist/ is missing; run `npm run build` first');
+  const missing = missingBuild();
+  if (missing !== undefined) {
+    console.error(`error: ${missing}`);
     return 2;
   }
 

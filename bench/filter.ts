@@ -15,13 +15,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin, Consumer, Producer, type ConsumerOptions } from '../src/client/index.js';
-import { dropPageCache, processCpuSeconds, startDaemon, stopDaemon } from './daemons.js';
+import { dropPageCache, missingBuild, processCpuSeconds, startDaemon, stopDaemon } from './daemons.js';
 import { atMost, machineFacts, median, printMachine, reportFigures, type Figure } from './report.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const valueBytes = 1024;
 const streamCount = 100;
 /** The stream id read by the filtered consumer: one of the 100. */
@@ -132,8 +130,9 @@ export async function main(argv: string[]): Promise<number> {
   if (values.reps !== undefined) sizes.reps = Math.max(1, Number(values.reps));
   if (values.messages !== undefined) sizes.messages = Math.max(streamCount, Number(values.messages));
   if (values.partitions !== undefined) sizes.partitions = Math.max(1, Number(values.partitions));
-  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
-    console.error('error: dist/ is missing; run `npm run build` first');
+  const missing = missingBuild();
+  if (missing !== undefined) {
+    console.error(`error: ${missing}`);
     return 2;
   }
 

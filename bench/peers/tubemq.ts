@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, Consumer, Producer, type ConsumerOptions } from '../../src/client/index.js';
-import { startDaemon, stopDaemon, type Daemon } from '../daemons.js';
+import { missingBuild, startDaemon, stopDaemon, type Daemon } from '../daemons.js';
 import {
   closedLoop,
   cpuSecondsSince,
@@ -49,9 +49,7 @@ export class TubemqSystem implements PeerSystem {
 
   /** Why tubemq cannot run here, or undefined. */
   static missing(): string | undefined {
-    return fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))
-      ? undefined
-      : 'dist/ is missing: run `npm run build`';
+    return missingBuild();
   }
 
   serverPid(): number {
