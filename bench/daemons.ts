@@ -23,11 +23,19 @@ export interface Daemon {
 
 /** Starts `tubemq <args>` on a free port in `dataDir`; resolves once it wrote its ports.json. */
 export async function startDaemon(args: string[], dataDir: string): Promise<Daemon> {
-  // Executed as a user runs it, through its shebang (which also sets the launcher's malloc settings).
-  const child = spawn(tubemq, [...args, '--port', '0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, TUBEMQ_LOG_LEVEL: 'warn' },
-  });
+  const daemonArgs = [...args, '--port', '0', '--data-dir', dataDir];
+  const env = { ...process.env, TUBEMQ_LOG_LEVEL: 'warn' };
+  // TUBEMQ_BENCH_CPU_PROF=DIR: each daemon writes a V8 CPU profile into DIR when it stops (the
+  // flag is not allowed in NODE_OPTIONS, so node is run directly with the shebang's malloc settings).
+  const profileDir = process.env.TUBEMQ_BENCH_CPU_PROF;
+  const child =
+    profileDir === undefined
+      ? // Executed as a user runs it, through its shebang (which also sets the launcher's malloc settings).
+        spawn(tubemq, daemonArgs, { stdio: ['ignore', 'ignore', 'inherit'], env })
+      : spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, tubemq, ...daemonArgs], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env: { ...env, ...launcherMallocSettings() },
+        });
   const portsFile = path.join(dataDir, 'ports.json');
   for (let waited = 0; waited < 20_000; waited += 50) {
     if (child.exitCode !== null) throw new Error(`tubemq ${args.join(' ')} exited with ${child.exitCode}`);
@@ -40,6 +48,14 @@ export async function startDaemon(args: string[], dataDir: string): Promise<Daem
   }
   child.kill('SIGKILL');
   throw new Error(`tubemq ${args.join(' ')} did not write ${portsFile} within 20 s`);
+}
+
+/** The glibc settings `bin/tubemq`'s shebang line sets (`env -S NAME=value … node`). */
+function launcherMallocSettings(): Record<string, string> {
+  const shebang = fs.readFileSync(tubemq, 'utf8').split('\n', 1)[0]!;
+  return Object.fromEntries(
+    [...shebang.matchAll(/(MALLOC_[A-Z_]+)=(\d+)/g)].map((match) => [match[1]!, match[2]!]),
+  );
 }
 
 /** SIGTERM, then waits for the exit (a clean shutdown). */

@@ -48,6 +48,11 @@ export class BatchSender {
     for (let attempt = 0; ; attempt++) {
       try {
         const { connection } = await this.#cluster.route(batch.topic, batch.partition);
+        // With more partitions than the connection has request slots, batches queue for a slot
+        // instead of being refused BUSY and retried after a backoff.
+        for (let slot = connection.waitForRequestSlot(); slot; slot = connection.waitForRequestSlot()) {
+          await slot;
+        }
         const frame = await connection.request(opcodes.PRODUCE, body);
         const { baseOffset, count } = decodeProduceResponse(frame.body);
         if (count !== batch.sends.length) {

@@ -79,6 +79,8 @@ export class Connection {
   readonly #onPush: ConnectionOptions['onPush'];
   readonly #onClose: ConnectionOptions['onClose'];
   readonly #pending = new Map<number, Pending>();
+  // Callers of waitForRequestSlot(), first come first served, woken one per freed slot.
+  #slotWaiters: (() => void)[] = [];
   // 0 is never used by a request: it marks pushes and connection-level errors.
   #lastCorrelationId = 0;
   #outgoing: Buffer[] = [];
@@ -117,6 +119,17 @@ export class Connection {
   }
 
   /**
+   * Undefined when a request can go now without BUSY; otherwise a promise that resolves (first come,
+   * first served) once an answer, a timeout or the close frees a slot. For senders that would
+   * rather queue than be refused, such as a producer with more partitions than slots; another
+   * caller may take the freed slot first, so check again after it resolves.
+   */
+  waitForRequestSlot(): Promise<void> | undefined {
+    if (this.#closed || this.#pending.size < this.#inflightRequestsMax) return undefined;
+    return new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  /**
    * Sends a request and resolves with its response frame. Rejects with the peer's TubeError when
    * the response is flagged ERROR, with UNAVAILABLE on timeout or close, and with BUSY when
    * `inflightRequestsMax` requests are already in flight.
@@ -145,6 +158,7 @@ export class Connection {
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(correlationId);
+        this.#wakeSlotWaiter();
         reject(
           new TubeError('UNAVAILABLE', `request timed out after ${timeoutMs} ms (${opcodeLabel(opcode)})`, {
             details: { opcode, correlationId, timeoutMs },
@@ -259,6 +273,7 @@ export class Connection {
     if (pending === undefined) return;
     this.#pending.delete(frame.correlationId);
     clearTimeout(pending.timer);
+    if (this.#slotWaiters.length > 0) this.#wakeSlotWaiter();
     if (isError) pending.reject(decodeError(frame.body));
     else pending.resolve(frame);
   }
@@ -312,6 +327,11 @@ export class Connection {
       );
     }
     this.#pending.clear();
+    for (const wake of this.#slotWaiters.splice(0)) wake();
     this.#onClose?.(error);
+  }
+
+  #wakeSlotWaiter(): void {
+    this.#slotWaiters.shift()?.();
   }
 }

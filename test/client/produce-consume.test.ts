@@ -181,6 +181,23 @@ test('an explicit offset map starts exactly there; one outside the stored range 
   assert.ok((await admin.groupOffsets('explicit', topic)).every((entry) => entry.committed === null));
 });
 
+test('more partitions than request slots: batches queue for a slot instead of failing BUSY', async () => {
+  // 300 partitions, each with its own batch in flight, against a connection's 256 slots; with no
+  // retries a BUSY refusal would fail a send.
+  await admin.createTopic('wide', { partitions: 300 });
+  const eager = new Producer({ masters: cluster.masters, retries: 0 });
+  try {
+    await eager.send('wide', 'warm-up', { partition: 0 });
+    const results = await Promise.all(
+      Array.from({ length: 3 * 300 }, (_, i) => eager.send('wide', `m${i}`, { partition: i % 300 })),
+    );
+    assert.equal(results.length, 900);
+    for (const [i, result] of results.entries()) assert.equal(result.partition, i % 300);
+  } finally {
+    await eager.close();
+  }
+});
+
 test('an unknown topic is NOT_FOUND for producer and consumer', async () => {
   await assert.rejects(producer.send('no-such-topic', 'x'), (error: TubeError) => {
     assert.equal(error.errorName, 'NOT_FOUND');

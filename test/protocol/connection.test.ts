@@ -177,6 +177,30 @@ describe('Connection over a loopback socket', () => {
     for (const request of held) await rejectsWith(request, 'UNAVAILABLE');
   });
 
+  test('waitForRequestSlot queues callers for slots that answers, timeouts and close free', async () => {
+    // Goal: a sender can wait for a slot instead of taking BUSY. Method: cap 2, answer requests by hand.
+    const held: Frame[] = [];
+    const { port, accepted } = await listen({ onRequest: (frame) => held.push(frame) });
+    const client = await connect(port, { inflightRequestsMax: 2 });
+    assert.equal(client.waitForRequestSlot(), undefined);
+    const first = client.request(opcodes.HELLO, Buffer.from('1'));
+    const second = client.request(opcodes.HELLO, Buffer.from('2'), { timeoutMs: 300 });
+    const woken: string[] = [];
+    const waits = ['a', 'b', 'c'].map((name) => client.waitForRequestSlot()!.then(() => woken.push(name)));
+    while (held.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    accepted[0]!.respond(held[0]!, Buffer.from('ok'));
+    await first;
+    await waits[0];
+    assert.deepEqual(woken, ['a'], 'one answer frees one slot, for the first waiter');
+    await rejectsWith(second, 'UNAVAILABLE', /timed out/);
+    await waits[1];
+    assert.deepEqual(woken, ['a', 'b']);
+    client.close();
+    await waits[2];
+    assert.deepEqual(woken, ['a', 'b', 'c'], 'a close wakes every waiter (their requests then fail fast)');
+    assert.equal(client.waitForRequestSlot(), undefined);
+  });
+
   test('close rejects every pending request, and later requests, with UNAVAILABLE', async () => {
     // Goal: no caller waits forever. Method: close on either side with requests outstanding.
     const { port, accepted } = await listen({ onRequest: () => {} });
