@@ -11,7 +11,7 @@ import { handleFetch } from './handlers/fetch.js';
 import { handleDeleteGroupOffsets, handleListGroupOffsets } from './handlers/group-offsets.js';
 import { handleClaimPartitions, handleReleasePartitions } from './handlers/leases.js';
 import { handleCommitOffsets, handleFetchOffsets, handleListOffsets } from './handlers/offsets.js';
-import { handleProduce } from './handlers/produce.js';
+import { handleProduce, handleProduceBatches } from './handlers/produce.js';
 import { Hosting } from './hosting.js';
 import { Inflight } from './inflight.js';
 import { MasterLink } from './master-link.js';
@@ -21,10 +21,10 @@ import { resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } 
 type Handler = (context: BrokerContext, frame: Frame, session: Session) => ReturnType<RequestHandler>;
 
 /**
- * A running broker: serves PRODUCE, FETCH (long-poll), COMMIT_OFFSETS, FETCH_OFFSETS, LIST_OFFSETS,
- * the consumer groups' partition leases (CLAIM_PARTITIONS, RELEASE_PARTITIONS) and group offsets
- * (LIST_GROUP_OFFSETS, DELETE_GROUP_OFFSETS) for the partitions its master assigns it (every local
- * topic when standalone).
+ * A running broker: serves PRODUCE, PRODUCE_BATCHES, FETCH (long-poll), COMMIT_OFFSETS,
+ * FETCH_OFFSETS, LIST_OFFSETS, the consumer groups' partition leases (CLAIM_PARTITIONS,
+ * RELEASE_PARTITIONS) and group offsets (LIST_GROUP_OFFSETS, DELETE_GROUP_OFFSETS) for the
+ * partitions its master assigns it (every local topic when standalone).
  *
  * @example
  * const broker = await Broker.start({ brokerId: 1, host: '127.0.0.1', port: 0, dataDir, masters: [] });
@@ -174,6 +174,7 @@ function handlerTable(context: BrokerContext, inflight: Inflight): Map<number, R
     };
   return new Map<number, RequestHandler>([
     [opcodes.PRODUCE, wrap((context, frame) => handleProduce(context, frame))],
+    [opcodes.PRODUCE_BATCHES, wrap((context, frame) => handleProduceBatches(context, frame))],
     [opcodes.FETCH, wrap(handleFetch)],
     [opcodes.COMMIT_OFFSETS, wrap((context, frame) => handleCommitOffsets(context, frame))],
     [opcodes.FETCH_OFFSETS, wrap((context, frame) => handleFetchOffsets(context, frame))],

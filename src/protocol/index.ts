@@ -37,6 +37,18 @@ export {
   produceAcks,
   produceLimits,
 } from './messages/produce.js';
+export {
+  decodeProduceBatchesRequest,
+  decodeProduceBatchesResponse,
+  encodeProduceBatchesRequest,
+  encodeProduceBatchesResponse,
+  produceBatchesLimits,
+} from './messages/produce-batches.js';
+export type {
+  DecodedProduceBatchesRequest,
+  ProduceBatchOutcome,
+  ProduceBatchesRequest,
+} from './messages/produce-batches.js';
 export type {
   DecodedProduceRequest,
   ProduceAcks,

@@ -23,6 +23,8 @@ export const opcodes = {
   LIST_GROUP_OFFSETS: 17,
   /** Broker: forget a group's committed offsets (`messages/delete-group-offsets.ts`). */
   DELETE_GROUP_OFFSETS: 18,
+  /** Broker data path: append the batches of several partitions in one request (`messages/produce-batches.ts`). */
+  PRODUCE_BATCHES: 19,
   /** Master: topics, partitions and the brokers that serve them (`messages/metadata.ts`). */
   METADATA: 20,
   /** Master admin: create a topic (`messages/create-topic.ts`). */
