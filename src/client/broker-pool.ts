@@ -6,6 +6,8 @@ import type { ResolvedClientOptions } from './options.js';
 interface Entry {
   address: string;
   connection: Promise<Connection>;
+  /** The connection once dialled, for callers that route without a promise. */
+  opened?: Connection;
 }
 
 /** A pool of broker connections keyed by broker id. */
@@ -24,9 +26,9 @@ export class BrokerPool {
    */
   get(broker: BrokerInfo): Promise<Connection> {
     const address = formatAddress(broker);
-    const entry = this.#entries.get(broker.brokerId);
-    if (entry !== undefined && entry.address === address) return entry.connection;
-    if (entry !== undefined) this.drop(broker.brokerId);
+    const known = this.#entries.get(broker.brokerId);
+    if (known !== undefined && known.address === address) return known.connection;
+    if (known !== undefined) this.drop(broker.brokerId);
     const connection = dial(broker, {
       clientId: this.#options.clientId,
       connectTimeoutMs: this.#options.connectTimeoutMs,
@@ -34,11 +36,22 @@ export class BrokerPool {
       onClose: () => this.#forget(broker.brokerId, connection),
     }).then(({ connection: opened }) => {
       if (this.#closed) opened.close();
+      entry.opened = opened;
       return opened;
     });
-    this.#entries.set(broker.brokerId, { address, connection });
+    const entry: Entry = { address, connection };
+    this.#entries.set(broker.brokerId, entry);
     connection.catch(() => this.#forget(broker.brokerId, connection));
     return connection;
+  }
+
+  /** The open connection to `broker`, or undefined when there is none yet (then use {@link get}). */
+  connected(broker: BrokerInfo): Connection | undefined {
+    const entry = this.#entries.get(broker.brokerId);
+    const opened = entry?.opened;
+    return opened !== undefined && !opened.closed && entry!.address === formatAddress(broker)
+      ? opened
+      : undefined;
   }
 
   /** Closes and forgets the connection to `brokerId`, e.g. after it failed a request. */

@@ -77,6 +77,18 @@ export class ClusterClient {
     return { broker, connection: await this.brokers.get(broker) };
   }
 
+  /**
+   * The route of a partition when the metadata is cached and its broker's connection is open,
+   * without a promise; undefined otherwise (then use {@link route}, which also reports errors).
+   */
+  routeNow(topic: string, partition: number): PartitionRoute | undefined {
+    if (this.#closed) return undefined;
+    const brokerId = this.metadata.cached(topic)?.placement[partition];
+    const broker = brokerId === undefined ? undefined : this.metadata.broker(brokerId);
+    const connection = broker === undefined ? undefined : this.brokers.connected(broker);
+    return connection === undefined ? undefined : { broker: broker!, connection };
+  }
+
   /** Groups partitions by the broker serving each, per the (possibly refreshed) metadata. */
   async byBroker<T extends TopicPartition>(
     items: readonly T[],

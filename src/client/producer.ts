@@ -96,7 +96,7 @@ export class Producer {
     );
     this.#accumulator = new RecordAccumulator(
       { lingerMs, batchBytes: Math.min(batchBytes, messageBytesMax) },
-      (batch, landed) => sender.send(batch, landed),
+      (batches, landed) => sender.sendAll(batches, landed),
     );
     this.#memory = new BufferMemory(bufferBytesMax, (send) => this.#route(send));
     // Partitions added to a topic start receiving unkeyed messages within this interval.

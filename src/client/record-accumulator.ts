@@ -1,7 +1,9 @@
 // Collects messages into per-partition batches and hands batches to the sender. A batch leaves when
 // it reaches `batchBytes` or has lingered `lingerMs`; each partition has at most one request in
 // flight, so batches of a partition land in the order they were sent (retries cannot overtake) and
-// messages arriving meanwhile gather into the next, fuller batch.
+// messages arriving meanwhile gather into the next, fuller batch. Batches that become sendable in
+// the same turn leave together, in one dispatch, so the sender can put the batches of many
+// partitions into one request per broker (with 1,000 topics, a few requests a round, not 1,000).
 import { produceLimits } from '../protocol/index.js';
 import { ProducerBatch, type PendingSend } from './producer-batch.js';
 
@@ -17,17 +19,19 @@ export interface AccumulatorOptions {
 }
 
 /**
- * Sends one batch. It calls `landed` as soon as the broker has answered for good, before it settles
- * the batch's sends: the partition's next batch then goes out while the application is still
- * handling the acknowledgements, instead of after (which left broker and client taking turns).
+ * Sends batches of distinct partitions. It must call `landed(batch)` exactly once per batch, as
+ * soon as the broker has answered for it for good and before it settles the batch's sends: the
+ * partition's next batch then goes out while the application is still handling the
+ * acknowledgements, instead of after (which left broker and client taking turns). Never throws.
  */
-export type Dispatch = (batch: ProducerBatch, landed: () => void) => Promise<void>;
+export type Dispatch = (batches: ProducerBatch[], landed: (batch: ProducerBatch) => void) => void;
 
 interface PartitionQueue {
   open: ProducerBatch | undefined;
   ready: ProducerBatch[];
-  inflight: boolean;
-  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The batch whose request is in flight. */
+  inflight: ProducerBatch | undefined;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** Per-partition batching with one request in flight per partition. */
@@ -36,8 +40,15 @@ export class RecordAccumulator {
   readonly #dispatch: Dispatch;
   // By topic, then by partition: no key string built per message.
   readonly #queues = new Map<string, (PartitionQueue | undefined)[]>();
+  // Partitions that may have a batch to send, drained together at the end of the turn.
+  readonly #sendable = new Set<PartitionQueue>();
+  #drainScheduled = false;
+  // lingerMs 0: queues whose open batch leaves at the next setImmediate, one for all of them.
+  readonly #lingering = new Set<PartitionQueue>();
+  #lingerScheduled = false;
+  readonly #landed = (batch: ProducerBatch): void => this.#release(batch);
 
-  /** @param dispatch sends one batch; must settle every send in it and never reject */
+  /** @param dispatch sends batches; must settle every send in them */
   constructor(options: AccumulatorOptions, dispatch: Dispatch) {
     this.#options = options;
     this.#dispatch = dispatch;
@@ -45,16 +56,7 @@ export class RecordAccumulator {
 
   /** Adds a routed message (its `partition` is set) to its partition's open batch. */
   append(send: PendingSend): void {
-    let partitions = this.#queues.get(send.topic);
-    if (partitions === undefined) {
-      partitions = [];
-      this.#queues.set(send.topic, partitions);
-    }
-    let queue = partitions[send.partition];
-    if (queue === undefined) {
-      queue = { open: undefined, ready: [], inflight: false, timer: undefined };
-      partitions[send.partition] = queue;
-    }
+    const queue = this.#queue(send.topic, send.partition, true)!;
     let open = queue.open;
     if (
       open !== undefined &&
@@ -89,6 +91,21 @@ export class RecordAccumulator {
     return count;
   }
 
+  #queue(topic: string, partition: number, create: boolean): PartitionQueue | undefined {
+    let partitions = this.#queues.get(topic);
+    if (partitions === undefined) {
+      if (!create) return undefined;
+      partitions = [];
+      this.#queues.set(topic, partitions);
+    }
+    let queue = partitions[partition];
+    if (queue === undefined && create) {
+      queue = { open: undefined, ready: [], inflight: undefined, timer: undefined };
+      partitions[partition] = queue;
+    }
+    return queue;
+  }
+
   *#allQueues(): Iterable<PartitionQueue> {
     for (const partitions of this.#queues.values()) {
       for (const queue of partitions) if (queue !== undefined) yield queue;
@@ -96,46 +113,82 @@ export class RecordAccumulator {
   }
 
   #startLinger(queue: PartitionQueue, batch: ProducerBatch): void {
-    const expire = (): void => {
+    if (this.#options.lingerMs === 0) {
+      this.#lingering.add(queue);
+      if (!this.#lingerScheduled) {
+        this.#lingerScheduled = true;
+        setImmediate(() => this.#lingerExpired());
+      }
+      return;
+    }
+    queue.timer = setTimeout(() => {
       queue.timer = undefined;
-      if (queue.open !== batch) return;
-      // With a request in flight the batch could not leave anyway; let it fill up until it can.
-      if (queue.inflight) batch.lingerExpired = true;
-      else this.#seal(queue);
-    };
-    queue.timer =
-      this.#options.lingerMs === 0 ? setImmediate(expire) : setTimeout(expire, this.#options.lingerMs);
+      if (queue.open === batch) this.#expire(queue);
+    }, this.#options.lingerMs);
+  }
+
+  #lingerExpired(): void {
+    this.#lingerScheduled = false;
+    for (const queue of this.#lingering) this.#expire(queue);
+    this.#lingering.clear();
+    this.#drain();
+  }
+
+  #expire(queue: PartitionQueue): void {
+    const open = queue.open;
+    if (open === undefined) return;
+    // With a request in flight the batch could not leave anyway; let it fill up until it can.
+    if (queue.inflight) open.lingerExpired = true;
+    else this.#seal(queue);
   }
 
   #seal(queue: PartitionQueue): void {
     if (queue.timer !== undefined) {
-      if (this.#options.lingerMs === 0) clearImmediate(queue.timer as NodeJS.Immediate);
-      else clearTimeout(queue.timer as NodeJS.Timeout);
+      clearTimeout(queue.timer);
       queue.timer = undefined;
     }
+    this.#lingering.delete(queue);
     if (queue.open !== undefined) {
       queue.ready.push(queue.open);
       queue.open = undefined;
     }
-    this.#pump(queue);
+    this.#markSendable(queue);
   }
 
-  #pump(queue: PartitionQueue): void {
+  #markSendable(queue: PartitionQueue): void {
     if (queue.inflight) return;
-    if (queue.ready.length === 0 && queue.open?.lingerExpired) {
-      this.#seal(queue);
-      return;
+    this.#sendable.add(queue);
+    if (this.#drainScheduled) return;
+    // After the code that sealed it: a burst of sends, or one answer landing many batches, fills
+    // many partitions' batches, and they all leave in one dispatch.
+    this.#drainScheduled = true;
+    queueMicrotask(() => this.#drain());
+  }
+
+  #drain(): void {
+    this.#drainScheduled = false;
+    if (this.#sendable.size === 0) return;
+    const batches: ProducerBatch[] = [];
+    for (const queue of this.#sendable) {
+      if (queue.inflight) continue;
+      if (queue.ready.length === 0 && queue.open?.lingerExpired) {
+        queue.ready.push(queue.open);
+        queue.open = undefined;
+        this.#lingering.delete(queue);
+      }
+      const batch = queue.ready.shift();
+      if (batch === undefined) continue;
+      queue.inflight = batch;
+      batches.push(batch);
     }
-    const batch = queue.ready.shift();
-    if (batch === undefined) return;
-    queue.inflight = true;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      queue.inflight = false;
-      this.#pump(queue);
-    };
-    void this.#dispatch(batch, release).finally(release);
+    this.#sendable.clear();
+    if (batches.length > 0) this.#dispatch(batches, this.#landed);
+  }
+
+  #release(batch: ProducerBatch): void {
+    const queue = this.#queue(batch.topic, batch.partition, false);
+    if (queue?.inflight !== batch) return;
+    queue.inflight = undefined;
+    if (queue.ready.length > 0 || queue.open?.lingerExpired) this.#markSendable(queue);
   }
 }
