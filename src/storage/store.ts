@@ -37,8 +37,11 @@ export interface StoreContext {
 
 /** A waited-on block this big is written at once instead of after the current turn. */
 const eagerFlushBytes = 256 * 1024;
-/** Pending index entries of a partition (64 KiB) worth one write to its index file. */
-const indexWriteEntriesMin = 2048;
+/**
+ * Pending index entries of a partition (32 KiB) worth one write to its index file. Each partition
+ * holds up to this much in memory: 32 MiB with 1,000 partitions.
+ */
+const indexWriteEntriesMin = 1024;
 
 /**
  * One storage instance of a topic: a data log shared by its partitions, a per-partition index,
