@@ -1,6 +1,7 @@
 // The producer: send() charges the message against bounded buffer memory, routes it to a partition
-// and adds it to that partition's batch; batches go out as single PRODUCE requests encoded once. The
-// only promise per message is the one send() returns.
+// and adds it to that partition's batch; the batches ready in one turn go out encoded once, grouped
+// per broker into PRODUCE_BATCHES requests (a lone batch as a PRODUCE). The only promise per
+// message is the one send() returns.
 import { maxFrameBytes, maxMessageBytesLimit, TubeError, KiB, MiB } from '../common/index.js';
 import type { ProduceAcks, ProduceMessage, TopicDescription } from '../protocol/index.js';
 import { BatchSender } from './batch-sender.js';
