@@ -223,6 +223,26 @@ test('an oversize message is MESSAGE_TOO_LARGE and the producer keeps working', 
   assert.equal(later.offset, (outcomes[2] as PromiseFulfilledResult<{ offset: number }>).value.offset + 1);
 });
 
+test('in a PRODUCE_BATCHES request, an oversize message fails alone; other partitions land', async () => {
+  // One turn's sends to 3 partitions travel as one request; partition 1's batch is refused
+  // MESSAGE_TOO_LARGE by the broker (2 MiB over its 1 MiB limit), is split and resent on its own.
+  const sends = [
+    producer.send(topic, 'p0', { partition: 0 }),
+    producer.send(topic, 'p1-before', { partition: 1 }),
+    producer.send(topic, Buffer.alloc(2 * MiB), { partition: 1 }),
+    producer.send(topic, 'p1-after', { partition: 1 }),
+    producer.send(topic, 'p2', { partition: 2 }),
+  ];
+  const outcomes = await Promise.allSettled(sends);
+  assert.deepEqual(
+    outcomes.map((outcome) => outcome.status),
+    ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+  );
+  assert.equal(((outcomes[2] as PromiseRejectedResult).reason as TubeError).errorName, 'MESSAGE_TOO_LARGE');
+  const [before, after] = [outcomes[1], outcomes[3]] as PromiseFulfilledResult<{ offset: number }>[];
+  assert.equal(after!.value.offset, before!.value.offset + 1, 'the neighbours land in order, no gap');
+});
+
 test('for await yields in partition order; leaving the loop gives back the message it was on', async () => {
   // Goal: at least once through iteration. Method: break on the 25th message; only 24 count as
   // processed, and iterating again yields the 25th first; commit() inside the loop then covers it.
