@@ -152,9 +152,16 @@ export class BatchSender {
     batches: ProducerBatch[],
     landed: (batch: ProducerBatch) => void,
   ): Promise<void> {
+    let body: Buffer[];
+    try {
+      body = encodeProduceBatchesRequest({ acks: this.#options.acks, batches });
+    } catch {
+      // A message the wire cannot carry: each batch goes alone, so only its own batch fails.
+      for (const batch of batches) void this.send(batch, () => landed(batch));
+      return;
+    }
     let outcomes;
     try {
-      const body = encodeProduceBatchesRequest({ acks: this.#options.acks, batches });
       const slot = requestSlot(connection);
       if (slot !== undefined) await slot;
       const frame = await connection.request(opcodes.PRODUCE_BATCHES, body);
