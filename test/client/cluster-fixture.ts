@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker, type BrokerOptions } from '../../src/broker/index.js';
+import { Admin, Producer, type ProducerOptions } from '../../src/client/index.js';
 import { Master, type MasterOptions } from '../../src/master/index.js';
 
 /** Timing overrides for tests that want short leases or heartbeats. */
@@ -82,6 +83,33 @@ export class ClusterFixture {
     await this.master.close();
     await rm(this.root, { recursive: true, force: true });
   }
+}
+
+/** A cluster with an Admin and a Producer on it: what most client test files start from. */
+export interface ClusterClients {
+  cluster: ClusterFixture;
+  admin: Admin;
+  producer: Producer;
+}
+
+/** Starts a cluster, then an Admin and a Producer (`producer` options beside the masters) on it. */
+export async function startClusterClients(
+  options: ClusterFixtureOptions = {},
+  producer: Omit<ProducerOptions, 'masters'> = {},
+): Promise<ClusterClients> {
+  const cluster = await ClusterFixture.start(options);
+  return {
+    cluster,
+    admin: new Admin({ masters: cluster.masters }),
+    producer: new Producer({ ...producer, masters: cluster.masters }),
+  };
+}
+
+/** Closes what {@link startClusterClients} started: the producer first, while it can still flush. */
+export async function closeClusterClients({ cluster, admin, producer }: ClusterClients): Promise<void> {
+  await producer.close();
+  await admin.close();
+  await cluster.close();
 }
 
 /** Polls `check` every 10 ms until it holds; resolves with the ms it took, rejects naming `what` after `timeoutMs`. */

@@ -9,22 +9,16 @@ import { after, before, test } from 'node:test';
 import { Admin, Consumer, Producer, type ConsumedMessage } from '../../src/client/index.js';
 import { TubeError } from '../../src/common/index.js';
 import { streamHash } from '../../src/storage/index.js';
-import { ClusterFixture } from './cluster-fixture.js';
+import { closeClusterClients, startClusterClients, type ClusterFixture } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  cluster = await ClusterFixture.start();
-  admin = new Admin({ masters: cluster.masters });
-  producer = new Producer({ masters: cluster.masters });
+  ({ cluster, admin, producer } = await startClusterClients());
 });
-after(async () => {
-  await producer.close();
-  await admin.close();
-  await cluster.close();
-});
+after(() => closeClusterClients({ cluster, admin, producer }));
 
 async function pollUntil(consumer: Consumer, count: number, timeoutMs = 15_000): Promise<ConsumedMessage[]> {
   const out: ConsumedMessage[] = [];

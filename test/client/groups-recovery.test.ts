@@ -11,22 +11,19 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Producer, type ConsumedMessage } from '../../src/client/index.js';
 import { TubeError } from '../../src/common/index.js';
-import { ClusterFixture, until } from './cluster-fixture.js';
+import { closeClusterClients, startClusterClients, type ClusterFixture, until } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  cluster = await ClusterFixture.start({ master: { groupHeartbeatIntervalMs: 200 } });
-  admin = new Admin({ masters: cluster.masters });
-  producer = new Producer({ masters: cluster.masters, lingerMs: 1, retries: 10 });
+  ({ cluster, admin, producer } = await startClusterClients(
+    { master: { groupHeartbeatIntervalMs: 200 } },
+    { lingerMs: 1, retries: 10 },
+  ));
 });
-after(async () => {
-  await producer.close();
-  await admin.close();
-  await cluster.close();
-});
+after(() => closeClusterClients({ cluster, admin, producer }));
 
 async function produce(topic: string, count: number, prefix: string): Promise<Map<string, string>> {
   const acked = new Map<string, string>();

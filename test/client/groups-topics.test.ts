@@ -7,22 +7,19 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Producer, type ConsumedMessage } from '../../src/client/index.js';
-import { ClusterFixture, until } from './cluster-fixture.js';
+import { closeClusterClients, startClusterClients, type ClusterFixture, until } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  cluster = await ClusterFixture.start({ master: { groupHeartbeatIntervalMs: 200 } });
-  admin = new Admin({ masters: cluster.masters });
-  producer = new Producer({ masters: cluster.masters, lingerMs: 1 });
+  ({ cluster, admin, producer } = await startClusterClients(
+    { master: { groupHeartbeatIntervalMs: 200 } },
+    { lingerMs: 1 },
+  ));
 });
-after(async () => {
-  await producer.close();
-  await admin.close();
-  await cluster.close();
-});
+after(() => closeClusterClients({ cluster, admin, producer }));
 
 function consume(consumer: Consumer, into: string[]): Promise<void> {
   const running = consumer.run((message: ConsumedMessage) => {

@@ -14,22 +14,19 @@ import {
   type ConsumerOptions,
 } from '../../src/client/index.js';
 import { TubeError } from '../../src/common/index.js';
-import { ClusterFixture, until } from './cluster-fixture.js';
+import { closeClusterClients, startClusterClients, type ClusterFixture, until } from './cluster-fixture.js';
 
 let cluster: ClusterFixture;
 let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  cluster = await ClusterFixture.start({ master: { groupHeartbeatIntervalMs: 200 } });
-  admin = new Admin({ masters: cluster.masters });
-  producer = new Producer({ masters: cluster.masters, lingerMs: 1 });
+  ({ cluster, admin, producer } = await startClusterClients(
+    { master: { groupHeartbeatIntervalMs: 200 } },
+    { lingerMs: 1 },
+  ));
 });
-after(async () => {
-  await producer.close();
-  await admin.close();
-  await cluster.close();
-});
+after(() => closeClusterClients({ cluster, admin, producer }));
 
 /** A member in push mode recording what it was handed. */
 class Member {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Admin, Consumer, Producer, partitionForKey, type ConsumedMessage } from '../../src/client/index.js';
 import { MiB, type TubeError } from '../../src/common/index.js';
-import { ClusterFixture } from './cluster-fixture.js';
+import { closeClusterClients, startClusterClients, type ClusterFixture } from './cluster-fixture.js';
 
 const topic = 'events';
 const partitions = 4;
@@ -21,16 +21,10 @@ let producer: Producer;
 const acked = new Map<string, string>();
 
 before(async () => {
-  cluster = await ClusterFixture.start();
-  admin = new Admin({ masters: cluster.masters });
+  ({ cluster, admin, producer } = await startClusterClients());
   await admin.createTopic(topic, { partitions });
-  producer = new Producer({ masters: cluster.masters });
 });
-after(async () => {
-  await producer.close();
-  await admin.close();
-  await cluster.close();
-});
+after(() => closeClusterClients({ cluster, admin, producer }));
 
 async function consumeUntil(
   consumer: Consumer,
