@@ -18,7 +18,7 @@ import {
 import {
   closedLoop,
   cpuSecondsSince,
-  findBinary,
+  locateServer,
   freePort,
   paced,
   spawnServer,
@@ -79,8 +79,7 @@ export class NatsSystem implements PeerSystem {
 
   /** The nats-server binary, or what to install. */
   static locate(): { binary: string } | { missing: string } {
-    const binary = findBinary('nats-server');
-    return binary ? { binary } : { missing: 'nats-server not found: `apt-get install -y nats-server`' };
+    return locateServer('nats-server');
   }
 
   serverPid(): number {

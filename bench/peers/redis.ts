@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import {
   closedLoop,
   cpuSecondsSince,
-  findBinary,
+  locateServer,
   freePort,
   paced,
   spawnServer,
@@ -63,8 +63,7 @@ export class RedisSystem implements PeerSystem {
 
   /** The redis-server binary, or what to install. */
   static locate(): { binary: string } | { missing: string } {
-    const binary = findBinary('redis-server');
-    return binary ? { binary } : { missing: 'redis-server not found: `apt-get install -y redis-server`' };
+    return locateServer('redis-server');
   }
 
   serverPid(): number {

@@ -96,20 +96,23 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The absolute path of `binary` on PATH (and the sbin dirs Debian puts servers in), or undefined. */
-export function findBinary(binary: string): string | undefined {
+/**
+ * Where a server's executable is (PATH, then the sbin dirs Debian installs servers into), or what to
+ * install: the Debian package is named like the executable for every server this bench runs.
+ */
+export function locateServer(binary: string): { binary: string } | { missing: string } {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
   for (const dir of dirs) {
     if (dir === '') continue;
     const candidate = path.join(dir, binary);
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
+      return { binary: candidate };
     } catch {
       // Not here.
     }
   }
-  return undefined;
+  return { missing: `${binary} not found: \`apt-get install -y ${binary}\`` };
 }
 
 /** Every server child this process started and has not yet seen exit: killed on SIGINT or exit. */
