@@ -65,16 +65,28 @@ export class DataLog {
     return this.endPosition;
   }
 
-  /** Appends `chunks` (`bytes` in all) at the end; a batch never spans two segments. */
-  async append(chunks: readonly Buffer[], bytes: number): Promise<void> {
+  /**
+   * Appends `chunks` (`bytes` in all) at the end; a batch never spans two segments. With `durable`,
+   * and when no earlier byte waits for a sync, the write itself is durable (O_DSYNC), which spares
+   * a separate fdatasync; resolves to whether it was. A sync that started before it may still be
+   * running: its bytes are durable only once that sync is done.
+   */
+  async append(chunks: readonly Buffer[], bytes: number, durable = false): Promise<boolean> {
     let last = this.segments.at(-1);
     if (!last || (last.size > 0 && last.size + bytes > this.segmentBytes))
       last = await this.roll(this.endPosition);
-    await last.handle.writev(chunks, last.size);
-    // Marked once written: a sync that started before the write finished must not clear it.
-    last.dirty = true;
+    // A durable write syncs only its own range, so it is one only when nothing before it is dirty.
+    const writeDurably = durable && this.segments.every((segment) => !segment.dirty || segment.deleted);
+    if (writeDurably) {
+      await last.handle.writevDurable(chunks, last.size);
+    } else {
+      await last.handle.writev(chunks, last.size);
+      // Marked once written: a sync that started before the write finished must not clear it.
+      last.dirty = true;
+    }
     last.size += bytes;
     last.lastWriteMs = Date.now();
+    return writeDurably;
   }
 
   /**

@@ -271,8 +271,9 @@ export class Store {
   }
 
   private async flushBlock(block: CacheBlock): Promise<void> {
+    let durable: boolean;
     try {
-      await this.dataLog.append(block.chunks, block.bytes);
+      durable = await this.dataLog.append(block.chunks, block.bytes, block.syncWaiters.length > 0);
     } catch (error) {
       await this.rollBackUnwritten(block, error);
       this.finishFlush(block);
@@ -285,7 +286,7 @@ export class Store {
     // write while the rest of them are still encoding: writes and encoding overlap.
     this.finishFlush(block);
     block.settle(block.writtenWaiters);
-    if (block.syncWaiters.length > 0) this.requestSync(block.syncWaiters.splice(0));
+    if (block.syncWaiters.length > 0) this.settleSyncWaiters(block, durable);
     const checkpointDue = this.isCheckpointDue(block.endPosition);
     if (checkpointDue) {
       this.checkpointRunning = true;
@@ -341,6 +342,19 @@ export class Store {
   private releaseMemory(block: CacheBlock): void {
     this.context.memory.usedBytes -= block.bytes;
     for (const slab of block.slabs) this.context.memory.release(slab);
+  }
+
+  /**
+   * A block written durably (O_DSYNC) is acknowledged at once, unless a sync of earlier bytes is
+   * still running: then its callers wait behind that sync, which finds nothing more to sync.
+   */
+  private settleSyncWaiters(block: CacheBlock, durable: boolean): void {
+    if (durable && !this.syncRunning && !this.failure) {
+      this.context.counters.syncs++;
+      block.settle(block.syncWaiters);
+    } else {
+      this.requestSync(block.syncWaiters.splice(0));
+    }
   }
 
   /**

@@ -19,7 +19,7 @@
  * - What existed before the layer first looked at it is durable as it is.
  *
  * `crashAfterOperations(n)` arms a crash point: the power fails just before the n-th mutating
- * operation (create, writev, truncate, datasync, mkdir, rename, unlink, removeTree,
+ * operation (create, writev, writevDurable, truncate, datasync, mkdir, rename, unlink, removeTree,
  * syncDirectory), so a test can stop the world at every step of a run.
  *
  * `powerLoss()` freezes the layer: every later call rejects with {@link PowerLostError}, and an
@@ -42,7 +42,9 @@
  * - Whole-write granularity in `drop` mode, sector granularity in `random` mode; no tearing inside a
  *   sector (disks promise sector atomicity), and no corruption of durable bytes (no bit flips).
  * - `datasync()` covers the operations that completed before it was called; one that completes
- *   while the sync runs is treated as not covered. Concurrent overlapping writes to one file are
+ *   while the sync runs is treated as not covered. `writevDurable()` (O_DSYNC) makes its own bytes
+ *   durable and nothing else; the random mode may replay an older pending write over them, which
+ *   an append-only file never has. Concurrent overlapping writes to one file are
  *   ordered by completion.
  * - fdatasync makes the file size durable together with the data (it must, to retrieve the data);
  *   mtimes are not modelled. Directory operations are all-or-nothing per directory in `random`
@@ -476,6 +478,17 @@ export class PowerLossIO implements FileIO {
           label,
           () => inner.writev(buffers, position),
           () => node.pending.push({ kind: 'write', position, data }),
+        );
+      },
+      writevDurable: async (buffers, position) => {
+        const label = `durable writev ${filePath}@${position}`;
+        this.begin(label);
+        const data = Buffer.concat(buffers);
+        // Durable on its own (a range sync): earlier pending operations stay pending.
+        await this.call(
+          label,
+          () => inner.writevDurable(buffers, position),
+          () => (node.durable = applyWrite(node.durable, position, data)),
         );
       },
       read: async (buffer, bufferOffset, length, position) => {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { writeFileAtomic } from '../../src/common/file-io.js';
+import { nodeFileIO, writeFileAtomic, type FileIO } from '../../src/common/file-io.js';
 import {
   StorageEngine,
   type AckLevel,
@@ -17,6 +17,7 @@ import {
   type StorageOptions,
   type StoredMessage,
 } from '../../src/storage/index.js';
+import { bindHandle } from '../helpers/bound-handle.js';
 import { isPowerLost, PowerLossIO, type PowerLossOptions } from '../helpers/power-loss-io.js';
 
 const KiB = 1024;
@@ -712,6 +713,17 @@ describe('PowerLossIO model', () => {
     await assert.rejects(layer.readdir(dir), { name: 'PowerLost' });
   });
 
+  test('a durable write keeps its own bytes, not the earlier unsynced ones (a range sync)', async () => {
+    const dir = freshDir();
+    const layer = new PowerLossIO();
+    const handle = await layer.open(path.join(dir, 'f'), { create: true });
+    await layer.syncDirectory(dir);
+    await handle.writev([Buffer.from('AAAA')], 0);
+    await handle.writevDurable([Buffer.from('BB'), Buffer.from('BB')], 4);
+    await layer.powerLoss();
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'f')), Buffer.from('\0\0\0\0BBBB'));
+  });
+
   test('restores overwritten bytes, undoes truncates, unlinks, renames and mkdirs', async () => {
     const dir = freshDir();
     fs.writeFileSync(path.join(dir, 'old'), 'old durable content');
@@ -825,6 +837,57 @@ describe('sanity: the power-loss layer can make the engine lose data', () => {
     const read = await last.read(topic, 0, synced.baseOffset);
     assert.equal(read.messages[0]?.value.toString(), 'synced-1');
     await last.close();
+  });
+});
+
+describe('fsync acks by durable writes', () => {
+  test('an fsync ack after an unsynced written append makes both durable', async () => {
+    const options = { dataDir: freshDir(), ...engineOptions, checkpointIntervalMs: 60_000 };
+    const setup = await StorageEngine.open(options);
+    await setup.createTopic(topic, { partitions: 1 });
+    await setup.close();
+
+    const layer = new PowerLossIO();
+    const engine = await StorageEngine.open({ ...options, fileIO: layer });
+    await engine.append(topic, 0, [{ value: 'written-0' }], { acks: 'written' });
+    // A durable write of this batch alone would leave a hole where the first one was.
+    await engine.append(topic, 0, [{ value: 'fsync-1' }], { acks: 'fsync' });
+    await layer.powerLoss();
+    const reopened = await StorageEngine.open(options);
+    const read = await reopened.read(topic, 0, 0);
+    assert.deepEqual(
+      read.messages.map((message) => message.value.toString()),
+      ['written-0', 'fsync-1'],
+    );
+    await reopened.close();
+  });
+
+  test('fsync acks on a synced log cost one durable write each and no fdatasync of the data', async () => {
+    const calls = { durableWrites: 0, dataSyncs: 0 };
+    const countingIO: FileIO = {
+      ...nodeFileIO,
+      async open(filePath, openOptions) {
+        const handle = await nodeFileIO.open(filePath, openOptions);
+        if (!filePath.endsWith('.data')) return handle;
+        return {
+          ...bindHandle(handle),
+          writevDurable: (buffers, position) => {
+            calls.durableWrites++;
+            return handle.writevDurable(buffers, position);
+          },
+          datasync: () => {
+            calls.dataSyncs++;
+            return handle.datasync();
+          },
+        };
+      },
+    };
+    const options = { dataDir: freshDir(), ...engineOptions, checkpointIntervalMs: 60_000 };
+    const engine = await StorageEngine.open({ ...options, fileIO: countingIO });
+    await engine.createTopic(topic, { partitions: 1 });
+    for (let i = 0; i < 5; i++) await engine.append(topic, 0, [{ value: `m${i}` }], { acks: 'fsync' });
+    assert.deepEqual(calls, { durableWrites: 5, dataSyncs: 0 });
+    await engine.close();
   });
 });
 

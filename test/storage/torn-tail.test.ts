@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { StorageEngine, type StorageLogger, type StorageOptions } from '../../src/storage/index.js';
+import { bindHandle } from '../helpers/bound-handle.js';
 import { nodeFileIO, type FileIO } from '../../src/common/file-io.js';
 import {
   capturingLogger,
@@ -29,13 +30,9 @@ const noSyncIO: FileIO = {
   async open(filePath, options) {
     const handle = await nodeFileIO.open(filePath, options);
     return {
-      path: handle.path,
-      writev: (buffers, position) => handle.writev(buffers, position),
-      read: (buffer, bufferOffset, length, position) => handle.read(buffer, bufferOffset, length, position),
+      ...bindHandle(handle),
+      writevDurable: (buffers, position) => handle.writev(buffers, position),
       datasync: () => Promise.resolve(),
-      truncate: (length) => handle.truncate(length),
-      size: () => handle.size(),
-      close: () => handle.close(),
     };
   },
   syncDirectory: () => Promise.resolve(),
