@@ -282,9 +282,10 @@ export class Store {
     }
     this.writtenPosition = block.endPosition;
     this.context.counters.flushes++;
-    // The write slot is free before the acks go out, so the producers they wake can start the next
-    // write while the rest of them are still encoding: writes and encoding overlap.
     this.finishFlush(block);
+    // What came in meanwhile goes to the disk before these acks go out: a broker spends a socket
+    // write per ack, and the disk should not sit idle through them.
+    if (this.active.bytes > 0 && this.isUrgent()) this.startFlush();
     block.settle(block.writtenWaiters);
     if (block.syncWaiters.length > 0) this.settleSyncWaiters(block, durable);
     const checkpointDue = this.isCheckpointDue(block.endPosition);
