@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { nodeFileIO, writeFileAtomic, type FileIO } from '../../src/common/file-io.js';
+import { writeFileAtomic } from '../../src/common/file-io.js';
 import {
   StorageEngine,
   type AckLevel,
@@ -17,7 +17,7 @@ import {
   type StorageOptions,
   type StoredMessage,
 } from '../../src/storage/index.js';
-import { bindHandle } from '../helpers/bound-handle.js';
+import { withDataFileHandles } from '../helpers/bound-handle.js';
 import { isPowerLost, PowerLossIO, type PowerLossOptions } from '../helpers/power-loss-io.js';
 
 const KiB = 1024;
@@ -864,24 +864,16 @@ describe('fsync acks by durable writes', () => {
 
   test('fsync acks on a synced log cost one durable write each and no fdatasync of the data', async () => {
     const calls = { durableWrites: 0, dataSyncs: 0 };
-    const countingIO: FileIO = {
-      ...nodeFileIO,
-      async open(filePath, openOptions) {
-        const handle = await nodeFileIO.open(filePath, openOptions);
-        if (!filePath.endsWith('.data')) return handle;
-        return {
-          ...bindHandle(handle),
-          writevDurable: (buffers, position) => {
-            calls.durableWrites++;
-            return handle.writevDurable(buffers, position);
-          },
-          datasync: () => {
-            calls.dataSyncs++;
-            return handle.datasync();
-          },
-        };
+    const countingIO = withDataFileHandles((handle) => ({
+      writevDurable: (buffers, position) => {
+        calls.durableWrites++;
+        return handle.writevDurable(buffers, position);
       },
-    };
+      datasync: () => {
+        calls.dataSyncs++;
+        return handle.datasync();
+      },
+    }));
     const options = { dataDir: freshDir(), ...engineOptions, checkpointIntervalMs: 60_000 };
     const engine = await StorageEngine.open({ ...options, fileIO: countingIO });
     await engine.createTopic(topic, { partitions: 1 });

@@ -5,9 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { nodeFileIO, type FileIO } from '../../src/common/file-io.js';
 import { StorageEngine } from '../../src/storage/index.js';
-import { bindHandle } from '../helpers/bound-handle.js';
+import { withDataFileHandles } from '../helpers/bound-handle.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -18,20 +17,12 @@ test('a batch that arrived during a data write is on its way to the disk before 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-write-scheduling-'));
   dirs.push(dataDir);
   let dataWritesStarted = 0;
-  const countingIO: FileIO = {
-    ...nodeFileIO,
-    async open(filePath, options) {
-      const handle = await nodeFileIO.open(filePath, options);
-      if (!filePath.endsWith('.data')) return handle;
-      return {
-        ...bindHandle(handle),
-        writev: (buffers, position) => {
-          dataWritesStarted++;
-          return handle.writev(buffers, position);
-        },
-      };
+  const countingIO = withDataFileHandles((handle) => ({
+    writev: (buffers, position) => {
+      dataWritesStarted++;
+      return handle.writev(buffers, position);
     },
-  };
+  }));
   const engine = await StorageEngine.open({ dataDir, fileIO: countingIO, retentionCheckIntervalMs: 0 });
   await engine.createTopic('t', { partitions: 1 });
   await engine.append('t', 0, [{ value: 'opens the segment' }], { acks: 'written' });
