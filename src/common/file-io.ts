@@ -60,6 +60,11 @@ class NodeFileHandle implements FileHandleIO {
   }
 
   async writevDurable(buffers: readonly Buffer[], position: number): Promise<void> {
+    if (fs.constants.O_DSYNC === undefined) {
+      // A platform without O_DSYNC (Windows): the same promise, in two steps.
+      await this.writev(buffers, position);
+      return this.datasync();
+    }
     // Linux ignores O_DSYNC in fcntl(F_SETFL), so durable writes need their own descriptor.
     this.durableFd ??= new Promise<number>((resolve, reject) => {
       fs.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DSYNC, callback(resolve, reject));
