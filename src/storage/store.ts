@@ -14,8 +14,11 @@ import type { AckLevel, RawReadResult, TopicConfig } from './types.js';
 
 /** Counters an engine reports through `stats()`. */
 export interface StoreCounters {
+  /** Records found damaged (CRC) by reads and skipped. */
   damagedRecordsSkipped: number;
+  /** Data writes of cache blocks. */
   flushes: number;
+  /** Times data became durable: fdatasyncs (group commits, checkpoints) and `O_DSYNC` block writes. */
   syncs: number;
 }
 
