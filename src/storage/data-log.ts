@@ -76,7 +76,7 @@ export class DataLog {
     if (!last || (last.size > 0 && last.size + bytes > this.segmentBytes))
       last = await this.roll(this.endPosition);
     // A durable write syncs only its own range, so it is one only when nothing before it is dirty.
-    const writeDurably = durable && this.segments.every((segment) => !segment.dirty || segment.deleted);
+    const writeDurably = durable && !this.segments.some(awaitsSync);
     if (writeDurably) {
       await last.handle.writevDurable(chunks, last.size);
     } else {
@@ -130,7 +130,7 @@ export class DataLog {
   /** Syncs every segment written since its last sync, oldest first, so durability only grows forward. */
   async sync(): Promise<void> {
     for (const segment of this.segments) {
-      if (!segment.dirty || segment.deleted) continue;
+      if (!awaitsSync(segment)) continue;
       segment.dirty = false;
       try {
         await segment.handle.datasync();
@@ -167,5 +167,7 @@ export class DataLog {
   }
 }
 
+/** Written since its last sync and still on disk: what {@link DataLog.sync} must sync. */
+const awaitsSync = (segment: DataSegment) => segment.dirty && !segment.deleted;
 const segmentBase = (segment: DataSegment) => segment.base;
 const segmentEnd = (segment: DataSegment) => segment.base + segment.size;
