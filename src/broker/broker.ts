@@ -83,11 +83,14 @@ export class Broker {
       const hosting = new Hosting(brokerId, standalone, (topic) => topicExists(engine, topic));
       const applier = new AssignmentApplier(engine, hosting, dataDir, logger);
       if (!standalone) await applier.restore();
+      const waiters = new FetchWaiters(resolved.fetchWaitersPerConnectionMax);
+      // Long-polls wake when what consumers may read grows, not when a batch is appended.
+      engine.onReadable((topic, partition) => waiters.wake(topic, partition));
       const context: BrokerContext = {
         brokerId,
         storage: engine,
         hosting,
-        waiters: new FetchWaiters(resolved.fetchWaitersPerConnectionMax),
+        waiters,
         leases: new PartitionLeases({ leaseMs: resolved.consumerLeaseMs }),
         logger,
         closing: false,

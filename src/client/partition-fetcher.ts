@@ -209,6 +209,7 @@ export class PartitionFetcher {
         decoded.latestOffset,
         decoded.messages,
         decoded.damagedSkipped,
+        decoded.gapSkipped,
       );
     } catch (error) {
       await this.#recover(error, offset);
@@ -222,6 +223,7 @@ export class PartitionFetcher {
     latest: number,
     fetched: ReturnType<typeof decodeFetchResponse>['messages'],
     damagedSkipped: number,
+    gapSkipped: number,
   ): void {
     // An answer that arrives after this fetcher failed (a fetch sent before the failure was known)
     // must not hand out messages past the failure.
@@ -230,6 +232,14 @@ export class PartitionFetcher {
       this.#cluster.logger.warn(
         { topic: this.topic, partition: this.partition, offset, damagedSkipped },
         'skipped damaged records',
+      );
+    }
+    if (gapSkipped > 0) {
+      // Offsets no message has: a write the broker could not complete, or data its recovery did
+      // not find (docs/reliability.md says when each ack level allows that).
+      this.#cluster.logger.warn(
+        { topic: this.topic, partition: this.partition, offset, nextOffset, gapSkipped },
+        'skipped a gap of offsets that no message has',
       );
     }
     this.#latest = Math.max(latest, nextOffset);

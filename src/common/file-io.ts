@@ -40,6 +40,13 @@ export interface FileIO {
   /** Makes a directory's entries (created, renamed, removed files) durable. */
   syncDirectory(dirPath: string): Promise<void>;
   readFile(filePath: string): Promise<Buffer>;
+  /** Bytes an unprivileged writer may still use on the file system holding `dirPath` (statfs). */
+  availableBytes(dirPath: string): Promise<number>;
+  /**
+   * Names the current boot of the machine (Linux's boot_id): written bytes the process never
+   * synced survive its crash within one boot, not a reboot. Empty when unknown.
+   */
+  bootId(): Promise<string>;
 }
 
 function callback<T>(resolve: (value: T) => void, reject: (error: Error) => void) {
@@ -110,11 +117,50 @@ class NodeFileHandle implements FileHandleIO {
   }
 }
 
+/**
+ * Writes every byte of `buffers` at `position`, or rejects. libuv loops over partial writes, but
+ * when a later round fails (ENOSPC once the disk fills mid-write) it reports the bytes written so
+ * far and no error: so the count is checked here, and the rest is written again, which either
+ * completes it or surfaces the error that stopped it.
+ */
 function writeAll(fd: number, buffers: readonly Buffer[], position: number): Promise<void> {
+  let total = 0;
+  for (const buffer of buffers) total += buffer.length;
   return new Promise((resolve, reject) => {
-    // libuv loops until every byte is written (uv__fs_write_all), also past IOV_MAX buffers.
-    fs.writev(fd, buffers as Buffer[], position, (error) => (error ? reject(error) : resolve()));
+    const writeFrom = (pending: readonly Buffer[], at: number, left: number): void => {
+      fs.writev(fd, pending as Buffer[], at, (error, written) => {
+        if (error) return reject(error);
+        if (written >= left) return resolve();
+        if (written === 0) return reject(shortWriteError(fd, left));
+        writeFrom(remainingAfter(pending, written), at + written, left - written);
+      });
+    };
+    writeFrom(buffers, position, total);
   });
+}
+
+/** The buffers left to write once the first `written` bytes of `buffers` are written. */
+export function remainingAfter(buffers: readonly Buffer[], written: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = written;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+      continue;
+    }
+    rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+    skip = 0;
+  }
+  return rest;
+}
+
+/** A write that made no progress and named no error: treated as the I/O error it must be. */
+function shortWriteError(fd: number, left: number): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(
+    `write to fd ${fd} made no progress with ${left} bytes left`,
+  );
+  error.code = 'EIO';
+  return error;
 }
 
 function closeFd(fd: number): Promise<void> {
@@ -158,6 +204,17 @@ export const nodeFileIO: FileIO = {
     }
   },
   readFile: (filePath) => fs.promises.readFile(filePath),
+  async availableBytes(dirPath) {
+    const stats = await fs.promises.statfs(dirPath);
+    return stats.bavail * stats.bsize;
+  },
+  async bootId() {
+    try {
+      return (await fs.promises.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    } catch {
+      return '';
+    }
+  },
 };
 
 /**

@@ -1,11 +1,6 @@
 import type { Slab } from './cache-memory.js';
+import type { AckWaiter } from './partition-acks.js';
 import type { PartitionIndex } from './partition-index.js';
-
-/** A caller waiting for its batch to reach the disk. */
-export interface AckWaiter {
-  resolve(): void;
-  reject(error: Error): void;
-}
 
 /**
  * One block of a store's memory cache (TubeMQ's MsgMemStore): encoded batches in data log order,

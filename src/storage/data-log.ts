@@ -23,6 +23,9 @@ export interface DataSegment extends SegmentFile {
  * the store interleaved, so writes stay sequential however many partitions share it.
  */
 export class DataLog {
+  private syncChain: Promise<void> = Promise.resolve();
+  private syncsQueued = 0;
+
   private constructor(
     private readonly io: FileIO,
     readonly dir: string,
@@ -127,8 +130,24 @@ export class DataLog {
     return buffer.length === length ? buffer : undefined;
   }
 
-  /** Syncs every segment written since its last sync, oldest first, so durability only grows forward. */
-  async sync(): Promise<void> {
+  /**
+   * Syncs every segment written since its last sync, oldest first, so durability only grows
+   * forward. Calls queue behind each other: one that resolves covers every write that returned
+   * before it was made, even when another sync was already running.
+   */
+  sync(): Promise<void> {
+    this.syncsQueued++;
+    const done = this.syncChain.then(() => this.syncDirty());
+    this.syncChain = done.catch(() => undefined);
+    return done.finally(() => this.syncsQueued--);
+  }
+
+  /** Whether a sync is queued or running (its bytes are not durable until it resolves). */
+  get syncing(): boolean {
+    return this.syncsQueued > 0;
+  }
+
+  private async syncDirty(): Promise<void> {
     for (const segment of this.segments) {
       if (!awaitsSync(segment)) continue;
       segment.dirty = false;
@@ -138,6 +157,20 @@ export class DataLog {
         segment.dirty = true;
         throw error;
       }
+    }
+  }
+
+  /**
+   * A write failed part-way: bytes past the log's end may be on the file. Cuts them off, so a
+   * later recovery never mistakes them for records (best effort: recovery cuts a torn tail too).
+   */
+  async discardPastEnd(): Promise<void> {
+    const last = this.segments.at(-1);
+    if (!last) return;
+    try {
+      if ((await last.handle.size()) > last.size) await last.handle.truncate(last.size);
+    } catch {
+      // A failing disk may refuse this too; recovery handles the bytes left behind.
     }
   }
 

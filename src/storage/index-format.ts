@@ -9,6 +9,8 @@
  *  24  u16  magic          0x5849 ("IX" on disk)
  *  26  u8   version        1
  *  27  u8   flags          bit 0: the record is damaged and is never served
+ *                          bit 1: a gap: no record has this offset (its write failed, or recovery
+ *                                 did not find it), so it is skipped; position and length are 0
  *  28  u32  crc32          of bytes [0, 28)
  */
 import { crc32 } from '../common/crc32.js';
@@ -18,6 +20,10 @@ export const indexEntryBytes = 32;
 const indexMagic = 0x5849;
 const indexVersion = 1;
 const damagedFlag = 1;
+const gapFlag = 2;
+
+/** What an entry says about its record besides where it is. */
+export type IndexEntryKind = 'record' | 'damaged' | 'gap';
 
 export function writeIndexEntry(
   target: Buffer,
@@ -26,7 +32,7 @@ export function writeIndexEntry(
   length: number,
   streamHash: number,
   timestamp: number,
-  damaged = false,
+  kind: IndexEntryKind = 'record',
 ): void {
   const view = viewOf(target);
   setU64(view, at, position);
@@ -35,7 +41,7 @@ export function writeIndexEntry(
   setU64(view, at + 16, timestamp);
   view.setUint16(at + 24, indexMagic, true);
   view.setUint8(at + 26, indexVersion);
-  view.setUint8(at + 27, damaged ? damagedFlag : 0);
+  view.setUint8(at + 27, kind === 'damaged' ? damagedFlag : kind === 'gap' ? gapFlag : 0);
   view.setUint32(at + 28, crc32(target, at, at + 28), true);
 }
 
@@ -66,4 +72,9 @@ export function entryTimestamp(source: Buffer, at: number): number {
 
 export function entryDamaged(source: Buffer, at: number): boolean {
   return (viewOf(source).getUint8(at + 27) & damagedFlag) !== 0;
+}
+
+/** Whether the entry marks an offset no record has (see the layout above). */
+export function entryGap(source: Buffer, at: number): boolean {
+  return (viewOf(source).getUint8(at + 27) & gapFlag) !== 0;
 }

@@ -6,6 +6,7 @@ import {
   isIndexEntryValid,
   indexEntryBytes,
   writeIndexEntry,
+  type IndexEntryKind,
 } from './index-format.js';
 import {
   closeSegments,
@@ -87,24 +88,69 @@ export class PartitionIndex {
   }
 
   /** Adds the entry of offset `nextOffset` and moves it on. */
-  addEntry(position: number, length: number, streamHash: number, timestamp: number, damaged = false): void {
+  addEntry(
+    position: number,
+    length: number,
+    streamHash: number,
+    timestamp: number,
+    kind: IndexEntryKind = 'record',
+  ): void {
     const used = this.pendingStart + this.pendingEntries;
     if ((used + 1) * indexEntryBytes > this.pending.length) this.growPending();
     if (timestamp > this.lastTimestamp) this.lastTimestamp = timestamp;
     const at = (this.pendingStart + this.pendingEntries) * indexEntryBytes;
-    writeIndexEntry(this.pending, at, position, length, streamHash, this.lastTimestamp, damaged);
+    writeIndexEntry(this.pending, at, position, length, streamHash, this.lastTimestamp, kind);
     this.nextOffset++;
   }
 
-  /** Forgets pending entries whose records start at or after `position` (their write failed). */
-  dropPendingFrom(position: number): void {
-    let keep = this.pendingEntries;
+  /**
+   * The records at or after data position `position` will never be written (their write failed):
+   * their pending entries become gaps, so their offsets are skipped and never handed out again.
+   * Returns the first offset turned into a gap, or undefined when none was.
+   */
+  markGapsFrom(position: number): number | undefined {
+    let first = this.pendingEntries;
     while (
-      keep > 0 &&
-      entryPosition(this.pending, (this.pendingStart + keep - 1) * indexEntryBytes) >= position
+      first > 0 &&
+      entryPosition(this.pending, (this.pendingStart + first - 1) * indexEntryBytes) >= position
     )
-      keep--;
-    this.nextOffset = this.writtenOffset + keep;
+      first--;
+    if (first === this.pendingEntries) return undefined;
+    for (let i = first; i < this.pendingEntries; i++) {
+      const at = (this.pendingStart + i) * indexEntryBytes;
+      writeIndexEntry(this.pending, at, 0, 0, 0, this.lastTimestamp, 'gap');
+    }
+    // Gaps describe no data, so they may reach the file with the entries before them.
+    this.dataWrittenEnd = this.nextOffset;
+    return this.writtenOffset + first;
+  }
+
+  /**
+   * Recovery found less than was handed out: the partition resumes at `offset`, and [nextOffset,
+   * offset) is a gap. An empty index segment starts at `offset`, so a reopen starts there too once
+   * it is synced. Nothing may be pending.
+   */
+  async skipTo(offset: number): Promise<void> {
+    if (offset <= this.nextOffset) return;
+    const hadEntries = this.segments.some((segment) => segment.entries > 0);
+    // Made durable by the next sync with every other segment (a checkpoint must not vouch for
+    // this one while entries written before it are not).
+    await this.createSegment(offset);
+    this.dirty = true;
+    this.writtenOffset = this.nextOffset = this.dataWrittenEnd = offset;
+    this.pendingStart = 0;
+    if (!hadEntries) this.earliestOffset = offset;
+  }
+
+  /**
+   * When `offset` lies in a gap between index segments (left by {@link skipTo}), the offset where
+   * the gap ends; otherwise undefined.
+   */
+  gapEnd(offset: number): number | undefined {
+    if (offset < this.earliestOffset || offset >= this.writtenOffset) return undefined;
+    if (this.segmentFor(offset)) return undefined;
+    for (const segment of this.segments) if (segment.base > offset) return segment.base;
+    return this.writtenOffset;
   }
 
   private growPending(): void {
@@ -234,9 +280,9 @@ export class PartitionIndex {
   /** Index timestamps must keep rising across restarts, or time search would bisect wrongly. */
   private async restoreLastTimestamp(): Promise<void> {
     this.lastTimestamp = 0;
-    const lastSegment = this.segments.at(-1);
-    if (!lastSegment || lastSegment.entries === 0 || this.writtenOffset === 0) return;
-    const entry = await this.entryAt(this.writtenOffset - 1);
+    const lastFilled = this.segments.findLast((segment) => segment.entries > 0);
+    if (!lastFilled) return;
+    const entry = await this.entryAt(lastFilled.base + lastFilled.entries - 1);
     if (entry && isIndexEntryValid(entry, 0)) this.lastTimestamp = entryTimestamp(entry, 0);
   }
 
@@ -255,7 +301,9 @@ export class PartitionIndex {
     let high = this.nextOffset;
     while (low < high) {
       const middle = Math.floor((low + high) / 2);
-      const entry = await this.entryAt(middle);
+      // An offset in a gap between segments stands for the first one after the gap, which keeps
+      // the predicate monotone along offsets.
+      const entry = await this.entryAt(this.gapEnd(middle) ?? middle);
       if (!entry || isAtOrAfter(entry)) high = middle;
       else low = middle + 1;
     }

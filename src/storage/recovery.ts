@@ -121,7 +121,7 @@ export async function recoverStore(
         { ...where, partition: partition.partition, fromOffset: partition.nextOffset, toOffset: offset - 1 },
         'offsets lost to damage are marked and skipped',
       );
-      while (partition.nextOffset < offset) partition.addEntry(position, 0, 0, 0, true);
+      while (partition.nextOffset < offset) partition.addEntry(position, 0, 0, 0, 'damaged');
     }
     partition.addEntry(position, length, recordStreamHash(bytes, at), recordTimestamp(bytes, at));
     if (partition.pendingEntries >= pendingWriteThroughEntries)
@@ -208,7 +208,7 @@ export async function recoverStore(
   async function finish(): Promise<RecoveryReport> {
     for (const [partition, guess] of guesses) {
       if (partition.nextOffset !== guess.offset) continue;
-      partition.addEntry(guess.position, guess.length, 0, 0, true);
+      partition.addEntry(guess.position, guess.length, 0, 0, 'damaged');
       report.damagedRecords++;
       logger.warn(
         { ...where, partition: partition.partition, offset: guess.offset },

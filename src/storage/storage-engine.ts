@@ -5,6 +5,7 @@ import { fetchBytesMaxDefault } from '../common/limits.js';
 import { createLogger } from '../common/logger.js';
 import { CacheMemory } from './cache-memory.js';
 import { GroupOffsetStore, type GroupOffsetCommit } from './group-offsets.js';
+import type { OffsetGap } from './offset-ledger.js';
 import { entryTimestamp } from './index-format.js';
 import { toRecordMessage } from '../common/record-message.js';
 import { encodeMessage, payloadBytes, streamHash } from './message-encoding.js';
@@ -55,6 +56,22 @@ export interface OpenReport {
   scannedBytes: number;
   truncatedBytes: number;
   damagedRecords: number;
+  /** Offsets skipped because recovery found less than had been handed out. */
+  gapOffsets: number;
+}
+
+/** Where a partition stands: what is stored, what consumers may read, and the gaps it has. */
+export interface PartitionState {
+  /** The first offset still stored. */
+  earliestOffset: number;
+  /** The first offset a consumer may not read yet (every earlier message reached its ack level). */
+  readableOffset: number;
+  /** The offset the next appended message gets. */
+  nextOffset: number;
+  /** Every offset ever skipped as a gap (no message has it). */
+  gapOffsets: number;
+  /** The newest gaps, oldest first. */
+  gaps: OffsetGap[];
 }
 
 const readMessagesDefault = 1000;
@@ -78,6 +95,7 @@ export class StorageEngine {
   private readonly checkpointSlots: CheckpointSlots = { running: 0, max: checkpointsAtOnceMax };
   /** Recovery reports of the stores opened with the engine. */
   readonly openReports: OpenReport[] = [];
+  private readonly readableListeners = new Set<(topic: string, partition: number) => void>();
 
   private constructor(
     readonly options: ResolvedStorageOptions,
@@ -114,6 +132,9 @@ export class StorageEngine {
       checkpointSlots: this.checkpointSlots,
       counters: this.counters,
       topic: info.name,
+      onReadable: (partition) => {
+        for (const listener of this.readableListeners) listener(info.name, partition);
+      },
     };
     const stores: Store[] = [];
     for (let storeId = 0; storeId < info.stores; storeId++) {
@@ -342,6 +363,7 @@ export class StorageEngine {
       nextOffset: raw.nextOffset,
       latestOffset: raw.latestOffset,
       damagedSkipped: raw.damagedSkipped,
+      gapSkipped: raw.gapSkipped,
     };
   }
 
@@ -350,9 +372,39 @@ export class StorageEngine {
     return this.locate(topic, partition).index.earliestOffset;
   }
 
-  /** The offset the next appended message will get (the log end). */
+  /**
+   * The partition's readable end: the first offset a consumer may not read yet, because an earlier
+   * message has not reached the level its producer is acknowledged at (Kafka's high watermark).
+   */
   latestOffset(topic: string, partition: number): number {
+    return this.locate(topic, partition).store.readableEnd(partition);
+  }
+
+  /** The offset the next appended message gets (at or past the readable end). */
+  nextOffset(topic: string, partition: number): number {
     return this.locate(topic, partition).index.nextOffset;
+  }
+
+  /** Where a partition stands: stored range, readable end, next offset and gaps. */
+  partitionState(topic: string, partition: number): PartitionState {
+    const { store, index } = this.locate(topic, partition);
+    const ledger = store.ledgerOf(partition);
+    return {
+      earliestOffset: index.earliestOffset,
+      readableOffset: store.readableEnd(partition),
+      nextOffset: index.nextOffset,
+      gapOffsets: ledger.gapOffsets,
+      gaps: ledger.gaps.map((gap) => ({ ...gap })),
+    };
+  }
+
+  /**
+   * Calls `listener` whenever a partition's readable end moves (long-polls wait for it). Returns
+   * the function that removes it.
+   */
+  onReadable(listener: (topic: string, partition: number) => void): () => void {
+    this.readableListeners.add(listener);
+    return () => this.readableListeners.delete(listener);
   }
 
   /** The first offset whose (monotone) index timestamp is at or after `timestampMs`; the log end when none is. */

@@ -8,6 +8,7 @@ import {
 import type { DataLog } from './data-log.js';
 import {
   entryDamaged,
+  entryGap,
   entryLength,
   entryPosition,
   entryStreamHash,
@@ -21,6 +22,8 @@ import type { RawReadResult } from './types.js';
 /** What the read path needs of a store; functions, because each value may change between awaits. */
 export interface ReadSource {
   dataLog(): DataLog;
+  /** The first offset of a partition a consumer may not read yet. */
+  readableEnd(partition: number): number;
   /** Data below this position is in the data log's files. */
   writtenPosition(): number;
   /** The log end, cached data included: an index entry pointing past it is damaged. */
@@ -43,9 +46,10 @@ const readGapBytesMax = 32 * 1024;
 const readSpanBytesMax = 4 * 1024 * 1024;
 
 /**
- * Reads whole records of one partition from `offset`: index entries first (filtered by stream
- * hash without touching bodies), then the records, from the cache or in merged file reads,
- * each checked before it is served. A damaged record is skipped, counted and logged.
+ * Reads whole records of one partition from `offset`, up to its readable end: index entries first
+ * (filtered by stream hash without touching bodies), then the records, from the cache or in
+ * merged file reads, each checked before it is served. A damaged record is skipped, counted and
+ * logged; offsets in a gap (no record has them) are skipped and counted.
  */
 export async function readRecords(
   source: ReadSource,
@@ -61,19 +65,37 @@ export async function readRecords(
   const positions: number[] = [];
   const lengths: number[] = [];
   const offsets: number[] = [];
+  // Taken once: what becomes readable while this read waits on the disk is for the next read.
+  const readableEnd = source.readableEnd(index.partition);
   let damagedSkipped = 0;
+  let gapSkipped = 0;
   let nextOffset = offset;
   let bytes = 0;
   let scanned = 0;
+  let cursor = offset;
   let full = false;
   // Entries come from a file segment or the pending list, one source per call: go on across them.
-  while (!full && scanned < scanLimit && offset + scanned < index.nextOffset) {
-    const first = offset + scanned;
-    const entries = await index.entries(first, scanLimit - scanned);
+  while (!full && scanned < scanLimit && cursor < readableEnd) {
+    const gapEnd = index.gapEnd(cursor);
+    if (gapEnd !== undefined) {
+      // A gap between index segments costs nothing to skip, however long.
+      const to = Math.min(gapEnd, readableEnd);
+      gapSkipped += to - cursor;
+      cursor = nextOffset = to;
+      continue;
+    }
+    const first = cursor;
+    const entries = await index.entries(first, Math.min(scanLimit - scanned, readableEnd - first));
     if (entries.length === 0) break;
     scanned += entries.length / indexEntryBytes;
+    cursor += entries.length / indexEntryBytes;
     for (let at = 0; at < entries.length; at += indexEntryBytes) {
       const entryOffset = first + at / indexEntryBytes;
+      if (entryGap(entries, at) && isIndexEntryValid(entries, at)) {
+        gapSkipped++;
+        nextOffset = entryOffset + 1;
+        continue;
+      }
       // The entry's CRC is checked where trusting it could lose a record (skipping by hash); a
       // wrong position or length is caught by the record check, which must match offset and length.
       if (entryDamaged(entries, at)) {
@@ -118,8 +140,9 @@ export async function readRecords(
     chunks: [],
     count: 0,
     nextOffset,
-    latestOffset: index.nextOffset,
+    latestOffset: readableEnd,
     damagedSkipped,
+    gapSkipped,
   };
   await collectRecords(source, index, positions, lengths, offsets, result);
   source.context().counters.damagedRecordsSkipped += result.damagedSkipped;

@@ -1,11 +1,13 @@
 import * as path from 'node:path';
 import { mkdirDurable, type FileIO } from '../common/file-io.js';
 import { TubeError } from '../common/errors.js';
-import { CacheBlock, type AckWaiter } from './cache-block.js';
+import { CacheBlock } from './cache-block.js';
 import type { CacheMemory } from './cache-memory.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { DataLog } from './data-log.js';
+import { OffsetLedger, type PartitionLedger } from './offset-ledger.js';
 import type { ResolvedStorageOptions } from './options.js';
+import { PartitionAcks, type AckWaiter } from './partition-acks.js';
 import { PartitionIndex } from './partition-index.js';
 import { recoverStore, type RecoveryReport } from './recovery.js';
 import { recordBytes, recordBytesMax, writeRecord, type EncodableMessage } from '../common/record-format.js';
@@ -36,7 +38,30 @@ export interface StoreContext {
   memory: CacheMemory;
   counters: StoreCounters;
   topic: string;
+  /** Called when a partition's readable end moves (long-polls wait for it). */
+  onReadable(partition: number): void;
 }
+
+/** Why a store stopped taking writes. */
+interface StoreFailure {
+  error: Error;
+  /**
+   * `full`: a write found no space; writes resume once space is back. `failed`: a write failed
+   * otherwise (EIO); `unsynced`: a sync failed, so the kernel may have dropped written pages and
+   * nothing more becomes readable. Both last until a restart.
+   */
+  kind: 'full' | 'failed' | 'unsynced';
+}
+
+/** A sync's failure, told apart from a write's: after it no written byte can be proven durable. */
+class SyncFailedError extends Error {
+  constructor(cause: unknown) {
+    super(`sync failed: ${asError(cause).message}`, { cause });
+  }
+}
+
+/** While a store is full, how often it checks for space again. */
+const resumeProbeIntervalMs = 1000;
 
 /** A waited-on block this big is written at once instead of after the current turn. */
 const eagerFlushBytes = 256 * 1024;
@@ -64,8 +89,13 @@ export class Store {
   private indexChain: Promise<void> = Promise.resolve();
   private checkpointRunning = false;
   private checkpointWork: Promise<void> = Promise.resolve();
-  /** Set after a failed sync: the disk may have dropped acknowledged pages, so no more appends. */
-  private failure: Error | undefined;
+  private reservationWanted = false;
+  private reservationRunning = false;
+  /** Set when a write or sync failed: appends are refused (see {@link StoreFailure}). */
+  private failure: StoreFailure | undefined;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  /** Per partition: what was handed out and what consumers may read. */
+  private readonly progress = new Map<number, PartitionAcks>();
   private checkpointSequence: number;
   private checkpointPosition: number;
   private checkpointAtMs = Date.now();
@@ -77,13 +107,23 @@ export class Store {
     readonly dir: string,
     private readonly dataLog: DataLog,
     readonly partitions: Map<number, PartitionIndex>,
+    private readonly ledger: OffsetLedger,
     checkpointSequence: number,
-    readonly recovery: RecoveryReport & { clean: boolean },
+    readonly recovery: StoreRecoveryReport,
   ) {
     this.writtenPosition = dataLog.endPosition;
     this.active = new CacheBlock(this.writtenPosition);
     this.checkpointSequence = checkpointSequence;
     this.checkpointPosition = this.writtenPosition;
+    for (const index of partitions.values()) this.track(index);
+  }
+
+  private track(index: PartitionIndex): void {
+    const partition = index.partition;
+    this.progress.set(
+      partition,
+      new PartitionAcks(index.nextOffset, () => this.context.onReadable(partition)),
+    );
   }
 
   /** Opens (creating if needed) a store and recovers it from its last checkpoint. */
@@ -150,11 +190,15 @@ export class Store {
     for (const index of partitions.values()) {
       if (dataLog.earliestPosition > 0) await index.forgetBeforePosition(dataLog.earliestPosition);
     }
-    const store = new Store(context, storeId, dir, dataLog, partitions, checkpoint?.sequence ?? 0, {
+    const ledger = await OffsetLedger.open(io, dir);
+    const gapOffsets = await resumeAfterReserved(ledger, partitions, options.logger, where);
+    const store = new Store(context, storeId, dir, dataLog, partitions, ledger, checkpoint?.sequence ?? 0, {
       ...report,
       clean,
+      gapOffsets,
     });
     if (!clean) await store.writeCheckpoint(false);
+    if (!clean || gapOffsets > 0 || !ledger.found) await store.saveExactReservations();
     return store;
   }
 
@@ -173,7 +217,18 @@ export class Store {
         this.context.options.indexSegmentEntries,
       );
       this.partitions.set(partition, index);
+      this.track(index);
     }
+  }
+
+  /** The first offset of `partition` a consumer may not read yet (DESIGN.md §4, the readable end). */
+  readableEnd(partition: number): number {
+    return this.progress.get(partition)!.readableEnd;
+  }
+
+  /** What the offset ledger says of `partition`: its gaps. */
+  ledgerOf(partition: number): Readonly<PartitionLedger> {
+    return this.ledger.partition(partition);
   }
 
   /**
@@ -182,12 +237,7 @@ export class Store {
    */
   append(index: PartitionIndex, messages: readonly EncodableMessage[], acks: AckLevel): Promise<number> {
     if (this.closed) return Promise.reject(new TubeError('UNAVAILABLE', 'the store is closed'));
-    if (this.failure)
-      return Promise.reject(
-        new TubeError('UNAVAILABLE', 'the store stopped taking writes after a disk error', {
-          cause: this.failure,
-        }),
-      );
+    if (this.failure) return Promise.reject(refusal(this.failure));
     let bytes = 0;
     for (const message of messages) bytes += recordBytes(message);
     const memory = this.context.memory;
@@ -213,15 +263,81 @@ export class Store {
     }
     this.active.push(chunk, slab, index);
     memory.usedBytes += bytes;
+    const end = index.nextOffset;
+    const progress = this.progress.get(index.partition)!;
+    if (progress.wantsReservation(end)) this.requestReservation();
     if (acks === 'memory') {
+      let marking = false;
+      const acknowledged = new Promise<number>((resolve, reject) => {
+        marking = progress.appendedUnwritten(end, () => resolve(baseOffset), reject);
+        if (!marking) progress.whenReserved(end, () => resolve(baseOffset), reject);
+      });
+      if (marking) this.requestReservation();
       this.scheduleFlush();
-      return Promise.resolve(baseOffset);
+      return acknowledged;
     }
     return new Promise((resolve, reject) => {
-      const waiters = acks === 'fsync' ? this.active.syncWaiters : this.active.writtenWaiters;
-      waiters.push({ resolve: () => resolve(baseOffset), reject });
+      const waiter = progress.appendedWaiting(end, () => resolve(baseOffset), reject);
+      (acks === 'fsync' ? this.active.syncWaiters : this.active.writtenWaiters).push(waiter);
       this.scheduleFlush();
     });
+  }
+
+  /**
+   * Grows the offset ledger's reservations of the partitions close to theirs, in one durable
+   * write; one runs at a time and later requests join the next. A batch is acknowledged only once
+   * a reservation covers it, so recovery never gives its offsets to another message.
+   */
+  private requestReservation(): void {
+    this.reservationWanted = true;
+    if (!this.reservationRunning && !this.failure) void this.extendReservations();
+  }
+
+  private async extendReservations(): Promise<void> {
+    this.reservationRunning = true;
+    try {
+      while (this.reservationWanted && !this.failure && !this.closed) {
+        this.reservationWanted = false;
+        const nowMs = Date.now();
+        const grown = new Map<number, number>();
+        const marked: PartitionAcks[] = [];
+        for (const [partition, index] of this.partitions) {
+          const progress = this.progress.get(partition)!;
+          if (progress.wantsReservation(index.nextOffset))
+            grown.set(partition, progress.nextReservation(index.nextOffset, nowMs));
+          if (progress.markWanted) {
+            this.ledger.partition(partition).unwrittenHandedOut = true;
+            marked.push(progress);
+          }
+        }
+        if (grown.size === 0 && marked.length === 0) continue;
+        try {
+          await this.ledger.save(grown);
+        } catch (error) {
+          this.fail(error);
+          return;
+        }
+        for (const [partition, end] of grown) this.progress.get(partition)!.reserved(end);
+        for (const progress of marked) progress.markedUnwritten();
+      }
+    } finally {
+      this.reservationRunning = false;
+      this.wakeIdle();
+    }
+  }
+
+  /**
+   * Writes reservations equal to each partition's end, leaving no gap for a later recovery to skip
+   * (open and close, when nothing is in flight).
+   */
+  private async saveExactReservations(): Promise<void> {
+    const exact = new Map<number, number>();
+    for (const [partition, index] of this.partitions) {
+      exact.set(partition, index.nextOffset);
+      this.ledger.partition(partition).unwrittenHandedOut = false;
+    }
+    await this.ledger.save(exact);
+    for (const progress of this.progress.values()) progress.markedExact();
   }
 
   private scheduleFlush(): void {
@@ -278,9 +394,9 @@ export class Store {
     try {
       durable = await this.dataLog.append(block.chunks, block.bytes, block.syncWaiters.length > 0);
     } catch (error) {
-      await this.rollBackUnwritten(block, error);
+      this.failUnwritten(block, error);
       this.finishFlush(block);
-      if (this.active.bytes > 0) this.scheduleFlush();
+      await this.dataLog.discardPastEnd();
       return;
     }
     this.writtenPosition = block.endPosition;
@@ -353,7 +469,7 @@ export class Store {
    * still running: then its callers wait behind that sync, which finds nothing more to sync.
    */
   private settleSyncWaiters(block: CacheBlock, durable: boolean): void {
-    if (durable && !this.syncRunning && !this.failure) {
+    if (durable && !this.syncRunning && !this.dataLog.syncing && !this.failure) {
       this.context.counters.syncs++;
       block.settle(block.syncWaiters);
     } else {
@@ -375,8 +491,10 @@ export class Store {
     while (this.syncWaiting.length > 0) {
       const waiters = this.syncWaiting.splice(0);
       try {
-        if (this.failure) throw this.failure;
-        await this.dataLog.sync();
+        if (this.failure?.kind === 'unsynced') throw this.failure.error;
+        await this.dataLog.sync().catch((error: unknown) => {
+          throw new SyncFailedError(error);
+        });
         this.context.counters.syncs++;
         for (const waiter of waiters) waiter.resolve();
       } catch (error) {
@@ -390,39 +508,109 @@ export class Store {
   }
 
   /**
-   * After a failed write or fsync the kernel may have dropped pages it had accepted, so no later
-   * sync can prove them durable (PostgreSQL's "fsyncgate"): the store stops taking writes.
+   * Stops appends after a failed write or sync (see {@link StoreFailure}) and fails everyone
+   * waiting for an offset reservation. A full disk is retried (writes resume once there is space);
+   * after any other failure the kernel may have dropped pages it had accepted, so no later sync
+   * can prove them durable (PostgreSQL's "fsyncgate"): the store stays read-only until a restart.
    */
   private fail(error: unknown): void {
-    if (this.failure) return;
-    this.failure = asError(error);
+    const kind: StoreFailure['kind'] =
+      error instanceof SyncFailedError ? 'unsynced' : isDiskFull(error) ? 'full' : 'failed';
+    // A later, worse failure replaces a full disk; nothing replaces a lasting one.
+    if (this.failure && (this.failure.kind !== 'full' || kind === 'full')) return;
+    const cause = error instanceof SyncFailedError ? asError(error.cause) : asError(error);
+    this.failure = { error: cause, kind };
+    const reason = refusal(this.failure);
+    for (const progress of this.progress.values()) {
+      progress.failAwaiting(reason);
+      if (kind === 'unsynced') progress.freeze();
+    }
     this.context.options.logger.error(
-      { topic: this.context.topic, store: this.storeId, err: this.failure },
-      'store write failed; appends refused until restart',
+      { topic: this.context.topic, store: this.storeId, err: cause, kind },
+      kind === 'full'
+        ? 'disk full: store is read-only until space is freed'
+        : 'store write failed: store is read-only until restart',
     );
+    if (kind === 'full') this.startResumeProbe();
+  }
+
+  private startResumeProbe(): void {
+    if (this.resumeTimer) return;
+    this.resumeTimer = setInterval(() => void this.probeResume(), resumeProbeIntervalMs);
+    this.resumeTimer.unref();
+  }
+
+  private stopResumeProbe(): void {
+    if (this.resumeTimer) clearInterval(this.resumeTimer);
+    this.resumeTimer = undefined;
   }
 
   /**
-   * A data write failed (disk full, I/O error): forget the failed block and everything after it,
-   * as if never appended, and keep serving what is on disk. Their callers get the error; `memory`
-   * acks in them are lost, as that level promises.
+   * While full: once the disk has room for a cache block again, takes writes again and retries
+   * the index writes and reservations that failed. A write that fails anew makes it full again.
    */
-  private async rollBackUnwritten(block: CacheBlock, error: unknown): Promise<void> {
+  private async probeResume(): Promise<void> {
+    if (this.failure?.kind !== 'full' || this.closed) return this.stopResumeProbe();
+    let available: number;
+    try {
+      available = await this.context.io.availableBytes(this.dir);
+    } catch {
+      return;
+    }
+    const needed = Math.min(this.context.options.cacheBlockBytes, resumeFreeBytesMax);
+    if (available < needed || this.failure?.kind !== 'full' || this.closed) return;
+    this.failure = undefined;
+    this.stopResumeProbe();
+    this.context.options.logger.info(
+      { topic: this.context.topic, store: this.storeId, availableBytes: available },
+      'disk has space again: store takes writes',
+    );
+    const targets = new Map<PartitionIndex, number>();
+    for (const index of this.partitions.values())
+      if (index.dataWrittenEnd > index.writtenOffset) targets.set(index, index.dataWrittenEnd);
+    if (targets.size > 0) this.writeIndexes(targets);
+    for (const [partition, index] of this.partitions) {
+      const progress = this.progress.get(partition)!;
+      if (progress.wantsReservation(index.nextOffset) || progress.markWanted) this.reservationWanted = true;
+    }
+    if (this.reservationWanted) this.requestReservation();
+  }
+
+  /**
+   * A data write failed (disk full, I/O error): the store stops taking writes, and the failed
+   * block and everything cached after it will never be written. Their offsets were handed out
+   * (`memory` acks, maybe reads), so they are never given again: they become gaps, skipped by
+   * readers and listed in the ledger. Their callers get the error; `memory` acks in them are lost,
+   * as that level allows.
+   */
+  private failUnwritten(block: CacheBlock, error: unknown): void {
+    this.fail(error);
     const failed = [block, this.active];
     this.active = new CacheBlock(block.basePosition);
-    this.flushing = undefined;
-    for (const index of this.partitions.values()) index.dropPendingFrom(block.basePosition);
+    for (const [partition, index] of this.partitions) {
+      const from = index.markGapsFrom(block.basePosition);
+      if (from === undefined) continue;
+      this.ledger.addGap(partition, from, index.nextOffset, 'write-failed');
+      // Readers pass the gap only once the ledger says so: a restart must not reuse its offsets.
+      this.progress.get(partition)!.gapFrom(from);
+      this.reservationWanted = true;
+      this.context.options.logger.warn(
+        {
+          topic: this.context.topic,
+          store: this.storeId,
+          partition,
+          fromOffset: from,
+          toOffset: index.nextOffset - 1,
+        },
+        'offsets of unwritten batches are a gap, never reused',
+      );
+    }
     const reason = storageError(error);
     for (const each of failed) {
       each.settle(each.writtenWaiters, reason);
       each.settle(each.syncWaiters, reason);
     }
     this.releaseMemory(failed[1]!); // finishFlush releases the flushed block itself
-    this.context.options.logger.error(
-      { topic: this.context.topic, store: this.storeId, err: asError(error) },
-      'data write failed; unwritten batches rolled back',
-    );
-    await this.dataLog.truncateAt(block.basePosition).catch(() => undefined);
   }
 
   /**
@@ -432,7 +620,7 @@ export class Store {
   private startCheckpoint(dataPosition: number, targets: Map<PartitionIndex, number>): void {
     const endOffsets = new Map<number, number>();
     for (const [index, end] of targets) endOffsets.set(index.partition, end);
-    this.checkpointWork = this.saveCheckpointAfterSync(dataPosition, endOffsets, false, false)
+    this.checkpointWork = this.saveCheckpointAfterSync(dataPosition, endOffsets, false)
       .catch((error: unknown) => this.fail(error))
       .finally(() => {
         this.checkpointRunning = false;
@@ -442,21 +630,23 @@ export class Store {
   }
 
   /**
-   * A running checkpoint syncs the index files it vouches for, but not the data file: an
-   * fdatasync of a busy data file stalls its writes for as long as the disk takes, while index
-   * files are 1/32 of the bytes. Data that must survive power loss is synced by `fsync` acks.
-   * After a power loss, data below the checkpoint that was never synced reads as
-   * damaged (skipped, never served), and data cut short of the checkpoint makes recovery distrust
-   * it and rebuild from the data. The checkpoints written on open and close sync everything.
+   * A checkpoint vouches for data and index entries, so both are synced before it is written, data
+   * first: nothing that describes data becomes durable before the data it points to (a power loss
+   * may otherwise leave index entries and a checkpoint over a data file that never reached the
+   * disk). Index files beyond a checkpoint may reach the disk on their own; recovery trusts them
+   * only up to the checkpoint.
    */
   private async saveCheckpointAfterSync(
     dataPosition: number,
     endOffsets: Map<number, number>,
     clean: boolean,
-    syncData: boolean,
   ): Promise<void> {
-    if (syncData) await this.dataLog.sync();
-    for (const index of this.partitions.values()) await index.sync();
+    try {
+      await this.dataLog.sync();
+      for (const index of this.partitions.values()) await index.sync();
+    } catch (error) {
+      throw new SyncFailedError(error);
+    }
     this.context.counters.syncs++;
     this.checkpointSequence++;
     await saveCheckpoint(this.context.io, this.dir, {
@@ -473,7 +663,7 @@ export class Store {
   private async writeCheckpoint(clean: boolean): Promise<void> {
     const endOffsets = new Map<number, number>();
     for (const [partition, index] of this.partitions) endOffsets.set(partition, index.writtenOffset);
-    await this.saveCheckpointAfterSync(this.writtenPosition, endOffsets, clean, true);
+    await this.saveCheckpointAfterSync(this.writtenPosition, endOffsets, clean);
   }
 
   private wakeIdle(): void {
@@ -481,7 +671,13 @@ export class Store {
   }
 
   private get busy(): boolean {
-    return this.flushRunning || this.syncRunning || this.checkpointRunning || this.active.bytes > 0;
+    return (
+      this.flushRunning ||
+      this.syncRunning ||
+      this.checkpointRunning ||
+      this.reservationRunning ||
+      (this.active.bytes > 0 && !this.failure)
+    );
   }
 
   /** Writes everything cached, its index entries, pending syncs and checkpoints, and waits for them. */
@@ -512,6 +708,7 @@ export class Store {
   /** What the read path sees of this store (reads live in store-reads.ts). */
   private readonly readSource: ReadSource = {
     dataLog: () => this.dataLog,
+    readableEnd: (partition) => this.readableEnd(partition),
     writtenPosition: () => this.writtenPosition,
     endPosition: () => this.active.endPosition,
     cached: (position, length) =>
@@ -552,13 +749,27 @@ export class Store {
     return this.dataLog.totalBytes;
   }
 
-  /** Flushes, syncs, writes a clean checkpoint and closes every file. */
+  /**
+   * Flushes, syncs, writes a clean checkpoint and exact reservations, and closes every file. A
+   * store that failed skips what it cannot write (recovery redoes it) and still closes.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
     this.clearAgeTimer();
-    if (!this.failure) await this.writeCheckpoint(true);
+    this.stopResumeProbe();
+    if (!this.failure) {
+      try {
+        await this.writeCheckpoint(true);
+        await this.saveExactReservations();
+      } catch (error) {
+        this.context.options.logger.error(
+          { topic: this.context.topic, store: this.storeId, err: asError(error) },
+          'clean checkpoint not written; the next start recovers this store',
+        );
+      }
+    }
     await this.closeFiles();
   }
 
@@ -566,13 +777,15 @@ export class Store {
   async abandon(): Promise<void> {
     this.closed = true;
     this.clearAgeTimer();
+    this.stopResumeProbe();
     const reason = new TubeError('UNAVAILABLE', 'the store was closed');
     for (const block of [this.active, this.flushing]) {
       block?.settle(block.writtenWaiters, reason);
       block?.settle(block.syncWaiters, reason);
     }
     for (const waiter of this.syncWaiting.splice(0)) waiter.reject(reason);
-    while (this.flushRunning || this.syncRunning || this.checkpointRunning) {
+    for (const progress of this.progress.values()) progress.failAwaiting(reason);
+    while (this.flushRunning || this.syncRunning || this.checkpointRunning || this.reservationRunning) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
     await this.indexChain;
@@ -582,7 +795,55 @@ export class Store {
   private async closeFiles(): Promise<void> {
     await this.dataLog.close();
     for (const index of this.partitions.values()) await index.close();
+    await this.ledger.close();
   }
+}
+
+/** What opening a store found. */
+export interface StoreRecoveryReport extends RecoveryReport {
+  clean: boolean;
+  /** Offsets skipped because recovery found less than had been handed out. */
+  gapOffsets: number;
+}
+
+/**
+ * After recovery: a partition that ends below the offsets it may have handed out (its ledger
+ * reservation) resumes at the reservation, and the range between is a gap, so no offset a producer
+ * or consumer may have seen is ever given to another message. Returns the offsets skipped.
+ */
+async function resumeAfterReserved(
+  ledger: OffsetLedger,
+  partitions: ReadonlyMap<number, PartitionIndex>,
+  logger: ResolvedStorageOptions['logger'],
+  where: object,
+): Promise<number> {
+  let skipped = 0;
+  for (const index of partitions.values()) {
+    const { reservedEnd: reserved, unwrittenHandedOut } = ledger.partition(index.partition);
+    if (!ledger.found || index.nextOffset >= reserved) continue;
+    // Within one boot every written byte survived the crash, and without the flag nothing past
+    // the written data was handed out: the partition resumes exactly where its data ends.
+    if (ledger.sameBoot && !unwrittenHandedOut) continue;
+    const from = index.nextOffset;
+    await index.skipTo(reserved);
+    ledger.addGap(index.partition, from, reserved, 'recovery');
+    // Until the skip is durable (the checkpoint after recovery), another crash must skip again.
+    ledger.partition(index.partition).unwrittenHandedOut = true;
+    skipped += reserved - from;
+    logger.warn(
+      {
+        ...where,
+        partition: index.partition,
+        fromOffset: from,
+        toOffset: reserved - 1,
+        offsets: reserved - from,
+      },
+      'recovery found less than was handed out: the missing offsets are a gap, never reused',
+    );
+  }
+  // The gaps are on record before the checkpoint makes the skipped index durable.
+  if (skipped > 0) await ledger.save();
+  return skipped;
 }
 
 function indexDir(storeDir: string, partition: number): string {
@@ -593,10 +854,27 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** Free bytes a full store waits for before it takes writes again (at most a cache block's). */
+const resumeFreeBytesMax = 1024 * 1024;
+
+function isDiskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** What an append to a failed store is told. */
+function refusal(failure: StoreFailure): TubeError {
+  if (failure.kind === 'full') return storageError(failure.error);
+  return new TubeError('UNAVAILABLE', `the store is read-only after a disk error: ${failure.error.message}`, {
+    cause: failure.error,
+    hint: 'check the disk, then restart the broker; acknowledged messages stay readable',
+  });
+}
+
 /** Disk errors as callers see them: a full disk is STORAGE_FULL (507), anything else UNAVAILABLE. */
 function storageError(error: unknown): TubeError {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
+  if (error instanceof SyncFailedError) return storageError(error.cause);
+  if (isDiskFull(error)) {
     return new TubeError('STORAGE_FULL', 'the disk is full', {
       cause: error,
       hint: 'free disk space or lower retention',

@@ -64,15 +64,19 @@ export interface RawReadResult {
   count: number;
   /** Where the next read continues (after skipped and filtered records too). */
   nextOffset: number;
-  /** The offset the next appended message will get. */
+  /** The partition's readable end: the first offset a consumer may not read yet. */
   latestOffset: number;
   /** Damaged records skipped in this read (never served). */
   damagedSkipped: number;
+  /** Offsets skipped because no message has them (a failed write, or data recovery did not find). */
+  gapSkipped: number;
 }
 
 export interface ReadResult {
   messages: StoredMessage[];
   nextOffset: number;
+  /** The partition's readable end: the first offset a consumer may not read yet. */
   latestOffset: number;
   damagedSkipped: number;
+  gapSkipped: number;
 }

@@ -575,6 +575,22 @@ export class PowerLossIO implements FileIO {
     return this.call(label, () => this.inner.readFile(filePath));
   }
 
+  /**
+   * A boot of its own: a power loss is a reboot, so whatever reopens the files afterwards (the
+   * real file system, or another layer) runs in another boot.
+   */
+  bootId(): Promise<string> {
+    return Promise.resolve(this.simulatedBootId);
+  }
+
+  private readonly simulatedBootId = `power-loss-io-${process.pid}-${Math.random().toString(16).slice(2)}`;
+
+  async availableBytes(dirPath: string): Promise<number> {
+    const label = `availableBytes ${dirPath}`;
+    this.check(label);
+    return this.call(label, () => this.inner.availableBytes(dirPath));
+  }
+
   async rename(from: string, to: string): Promise<void> {
     const source = path.resolve(from);
     const target = path.resolve(to);

@@ -368,9 +368,9 @@ describe('FETCH', () => {
     '6b' +
     '2473747265616d3d73' +
     '76';
-  // nextOffset 8 | latestOffset 9 | count 1 | damagedSkipped 0 | recordBytes 59
+  // nextOffset 8 | latestOffset 9 | count 1 | damagedSkipped 0 | gapSkipped 2 | recordBytes 59
   const goldenResponseHeaderHex =
-    '0800000000000000' + '0900000000000000' + '01000000' + '00000000' + '3b000000';
+    '0800000000000000' + '0900000000000000' + '01000000' + '00000000' + '02000000' + '3b000000';
 
   test('encodes and decodes the golden request bytes', () => {
     // Goal: the request layout never drifts. Method: compare with a hex literal both ways.
@@ -388,12 +388,13 @@ describe('FETCH', () => {
         latestOffset: 9,
         count: 1,
         damagedSkipped: 0,
+        gapSkipped: 0,
         chunks: [Buffer.from(goldenRecordHex, 'hex')],
       }),
     );
     assert.equal(peekFetchNextOffset(body), 8);
     assert.throws(
-      () => peekFetchNextOffset(body.subarray(0, 27)),
+      () => peekFetchNextOffset(body.subarray(0, 31)),
       (error) => isTubeError(error, 'BAD_REQUEST'),
     );
     const huge = Buffer.from(body);
@@ -409,6 +410,7 @@ describe('FETCH', () => {
       latestOffset: 9,
       count: 1,
       damagedSkipped: 0,
+      gapSkipped: 2,
       chunks: [record],
     });
     assert.equal(parts.length, 2);
@@ -419,6 +421,7 @@ describe('FETCH', () => {
       nextOffset: 8,
       latestOffset: 9,
       damagedSkipped: 0,
+      gapSkipped: 2,
       messages: [
         {
           partition: 3,
@@ -460,6 +463,7 @@ describe('FETCH', () => {
               latestOffset,
               count: inputs.length,
               damagedSkipped,
+              gapSkipped: 0,
               chunks,
             }),
           );
@@ -505,6 +509,7 @@ describe('FETCH', () => {
               latestOffset: 0,
               count: records.length,
               damagedSkipped: 2,
+              gapSkipped: 0,
               chunks: records,
             }),
           );
@@ -529,6 +534,7 @@ describe('FETCH', () => {
           latestOffset: 9,
           count: 1,
           damagedSkipped: 0,
+          gapSkipped: 0,
           chunks: [record, record],
         }),
       );
@@ -540,19 +546,19 @@ describe('FETCH', () => {
       /count 3 cannot fit in 118 record bytes/,
     );
     const badRecordBytes = body();
-    badRecordBytes.writeUInt32LE(60, 24);
+    badRecordBytes.writeUInt32LE(60, 28);
     assertBadRequest(
       () => decodeFetchResponse(badRecordBytes, { verifyCrc: true }),
       /recordBytes 60 does not match the 118 bytes left/,
     );
     const badLength = body();
-    badLength.writeUInt32LE(200, 28 + 4);
+    badLength.writeUInt32LE(200, 32 + 4);
     assertBadRequest(
       () => decodeFetchResponse(badLength, { verifyCrc: true }),
       /record 0 length 200 does not fit the 118 bytes left/,
     );
     const badMagic = body();
-    badMagic[28] = 0;
+    badMagic[32] = 0;
     assertBadRequest(() => decodeFetchResponse(badMagic, { verifyCrc: false }), /record 0 has a bad magic/);
   });
 
@@ -560,7 +566,14 @@ describe('FETCH', () => {
     // Goal: zero copy on the consumer's hot path. Method: compare underlying ArrayBuffers.
     const record = Buffer.from(goldenRecordHex, 'hex');
     const body = join(
-      encodeFetchResponse({ nextOffset: 8, latestOffset: 9, count: 1, damagedSkipped: 0, chunks: [record] }),
+      encodeFetchResponse({
+        nextOffset: 8,
+        latestOffset: 9,
+        count: 1,
+        damagedSkipped: 0,
+        gapSkipped: 0,
+        chunks: [record],
+      }),
     );
     const [message] = decodeFetchResponse(body, { verifyCrc: true }).messages;
     assert.equal(message!.value.buffer, body.buffer);
@@ -584,6 +597,7 @@ describe('FETCH', () => {
             latestOffset: 2,
             count: inputs.length,
             damagedSkipped: 0,
+            gapSkipped: 0,
             chunks: recordChunks(inputs, 0, 0),
           }),
         );
@@ -612,6 +626,7 @@ describe('FETCH', () => {
                 latestOffset: 0,
                 count,
                 damagedSkipped: 0,
+                gapSkipped: 0,
                 chunks: [record, tail],
               }),
             ),

@@ -336,7 +336,13 @@ describe('append and read', () => {
       );
     }
     const atEnd = await engine.read('limits', 0, count);
-    assert.deepEqual(atEnd, { messages: [], nextOffset: count, latestOffset: count, damagedSkipped: 0 });
+    assert.deepEqual(atEnd, {
+      messages: [],
+      nextOffset: count,
+      latestOffset: count,
+      damagedSkipped: 0,
+      gapSkipped: 0,
+    });
     const rawAtEnd = await engine.readRaw('limits', 0, count);
     assert.equal(rawAtEnd.count, 0);
     assert.deepEqual(rawAtEnd.chunks, []);

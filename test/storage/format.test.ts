@@ -223,7 +223,7 @@ describe('index entry format', () => {
 
   function goldenEntry(damaged = false): Buffer {
     const entry = Buffer.alloc(indexEntryBytes);
-    writeIndexEntry(entry, 0, position, length, hash, timestamp, damaged);
+    writeIndexEntry(entry, 0, position, length, hash, timestamp, damaged ? 'damaged' : 'record');
     return entry;
   }
 
@@ -266,7 +266,7 @@ describe('index entry format', () => {
     // Goal: a flipped bit in an entry is caught. Method: exhaustive over the 256 bits, entry placed at byte 64 of a buffer.
     for (const damaged of [false, true]) {
       const buffer = Buffer.alloc(indexEntryBytes * 3, 0x77);
-      writeIndexEntry(buffer, 64, position, length, hash, timestamp, damaged);
+      writeIndexEntry(buffer, 64, position, length, hash, timestamp, damaged ? 'damaged' : 'record');
       assert.ok(isIndexEntryValid(buffer, 64));
       for (let bit = 0; bit < indexEntryBytes * 8; bit++) {
         assert.equal(isIndexEntryValid(flipBit(buffer, 64 * 8 + bit), 64), false, `bit ${bit} flipped`);
@@ -286,7 +286,15 @@ describe('index entry format', () => {
         fc.integer({ min: 0, max: indexEntryBytes * 8 - 1 }),
         (entryPositionValue, entryLengthValue, entryHash, entryTime, damaged, bit) => {
           const entry = Buffer.alloc(indexEntryBytes);
-          writeIndexEntry(entry, 0, entryPositionValue, entryLengthValue, entryHash, entryTime, damaged);
+          writeIndexEntry(
+            entry,
+            0,
+            entryPositionValue,
+            entryLengthValue,
+            entryHash,
+            entryTime,
+            damaged ? 'damaged' : 'record',
+          );
           assert.ok(isIndexEntryValid(entry, 0));
           assert.equal(entryPosition(entry, 0), entryPositionValue);
           assert.equal(entryLength(entry, 0), entryLengthValue);

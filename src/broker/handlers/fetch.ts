@@ -32,10 +32,15 @@ export function handleFetch(context: BrokerContext, frame: Frame, session: Sessi
   const maxWaitMs = Math.min(request.maxWaitMs, maxWaitMsCap);
   const options = readOptions(request);
   // Offsets past the end or below the earliest are refused by readRaw (OFFSET_OUT_OF_RANGE with
-  // {earliest, latest}); only a fetch exactly at the end has something to wait for.
+  // {earliest, latest}); a fetch at or past the readable end (offsets handed out whose batches
+  // have not reached their ack level yet) has something to wait for.
   // Asked first so an unknown topic or partition is NOT_FOUND before any lease check.
   const latest = context.storage.latestOffset(topic, partition);
-  const parks = maxWaitMs > 0 && !context.closing && offset === latest;
+  const parks =
+    maxWaitMs > 0 &&
+    !context.closing &&
+    offset >= latest &&
+    offset <= context.storage.nextOffset(topic, partition);
   // Renewed to cover the whole park: a member waiting on a quiet partition is not idle.
   if (owner !== undefined) {
     context.leases.requireAndRenew(
@@ -121,6 +126,7 @@ function encodeRead(result: RawReadResult): Buffer[] {
     latestOffset: result.latestOffset,
     count: result.count,
     damagedSkipped: result.damagedSkipped,
+    gapSkipped: result.gapSkipped,
     chunks: result.chunks,
   });
 }
@@ -132,5 +138,12 @@ function emptyAnswer(context: BrokerContext, topic: string, partition: number, o
   } catch {
     // Storage is closing under us; the offset we waited at is still a true lower bound.
   }
-  return encodeFetchResponse({ nextOffset: offset, latestOffset, count: 0, damagedSkipped: 0, chunks: [] });
+  return encodeFetchResponse({
+    nextOffset: offset,
+    latestOffset,
+    count: 0,
+    damagedSkipped: 0,
+    gapSkipped: 0,
+    chunks: [],
+  });
 }

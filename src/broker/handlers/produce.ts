@@ -60,8 +60,8 @@ export function handleProduceBatches(context: BrokerContext, frame: Frame): Prom
 }
 
 /**
- * Checks that this broker serves topic/partition (throws synchronously if not), appends, and
- * wakes the partition's long-poll waiters once the batch is acknowledged.
+ * Checks that this broker serves topic/partition (throws synchronously if not) and appends.
+ * Long-poll waiters wake when the partition's readable end moves (storage tells the broker).
  */
 function appendBatch(
   context: BrokerContext,
@@ -73,11 +73,7 @@ function appendBatch(
   context.hosting.check(topic, partition);
   // The decoded messages already have the shape storage takes (views into the frame body, which
   // storage copies into its cache block before append returns), so they go in as they are.
-  return context.storage.append(topic, partition, messages, { acks }).then((result) => {
-    // Woken only once acknowledged: a long-poll never hands out a batch its producer may still lose.
-    context.waiters.wake(topic, partition);
-    return result;
-  });
+  return context.storage.append(topic, partition, messages, { acks });
 }
 
 function asTubeError(context: BrokerContext, error: unknown, topic: string, partition: number): TubeError {

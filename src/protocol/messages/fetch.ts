@@ -21,11 +21,13 @@
 // while the member holds the partition's lease (CLAIM_PARTITIONS), else 410 or 411, and each such
 // fetch renews the lease. A fetch without an owner is not checked against leases.
 //
-//   fetch-response  = nextOffset latestOffset count damagedSkipped recordBytes records
+//   fetch-response  = nextOffset latestOffset count damagedSkipped gapSkipped recordBytes records
 //   nextOffset      = u64            ; where the next fetch continues
-//   latestOffset    = u64            ; the offset the next appended message will get
+//   latestOffset    = u64            ; the readable end: the first offset not readable yet
 //   count           = u32            ; records that follow
 //   damagedSkipped  = u32            ; damaged records the broker skipped
+//   gapSkipped      = u32            ; offsets skipped that no message has (a failed write, a
+//                                    ; recovery that found less than was handed out)
 //   recordBytes     = u32            ; = bytes of records, the rest of the body
 //   records         = count storage records back to back (src/common/record-format.ts)
 //
@@ -79,6 +81,7 @@ export interface FetchResponse {
   latestOffset: number;
   count: number;
   damagedSkipped: number;
+  gapSkipped: number;
   /** Each chunk holds one or more whole storage records back to back. */
   chunks: readonly Buffer[];
 }
@@ -92,6 +95,8 @@ export interface DecodedFetchResponse {
   latestOffset: number;
   /** Damaged records skipped by the broker plus those failing the client's own CRC check. */
   damagedSkipped: number;
+  /** Offsets the broker skipped because no message has them. */
+  gapSkipped: number;
   messages: FetchedMessage[];
 }
 
@@ -100,7 +105,7 @@ export interface DecodeFetchResponseOptions {
   verifyCrc: boolean;
 }
 
-const responseHeaderBytes = 8 + 8 + 4 + 4 + 4;
+const responseHeaderBytes = 8 + 8 + 4 + 4 + 4 + 4;
 const u32Max = 0xffff_ffff;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -239,7 +244,7 @@ function readOwnerField(
 }
 
 /**
- * Encodes a FETCH response as `[header, ...chunks]`: a fresh 28-byte header, then the record
+ * Encodes a FETCH response as `[header, ...chunks]`: a fresh 32-byte header, then the record
  * chunks themselves, never copied. Throws `TubeError('BAD_REQUEST')` for values the wire cannot carry.
  */
 export function encodeFetchResponse(response: FetchResponse): Buffer[] {
@@ -247,6 +252,7 @@ export function encodeFetchResponse(response: FetchResponse): Buffer[] {
   checkOffset(response.latestOffset, 'latestOffset', 'response');
   checkU32(response.count, 'count', 'response');
   checkU32(response.damagedSkipped, 'damagedSkipped', 'response');
+  checkU32(response.gapSkipped, 'gapSkipped', 'response');
   let recordBytes = 0;
   for (const chunk of response.chunks) recordBytes += chunk.byteLength;
   checkU32(recordBytes, 'recordBytes', 'response');
@@ -256,7 +262,8 @@ export function encodeFetchResponse(response: FetchResponse): Buffer[] {
   setU64(view, 8, response.latestOffset);
   view.setUint32(16, response.count, true);
   view.setUint32(20, response.damagedSkipped, true);
-  view.setUint32(24, recordBytes, true);
+  view.setUint32(24, response.gapSkipped, true);
+  view.setUint32(28, recordBytes, true);
   return [header, ...response.chunks];
 }
 
@@ -288,7 +295,8 @@ export function decodeFetchResponse(body: Buffer, options: DecodeFetchResponseOp
   if (!Number.isSafeInteger(latestOffset)) throw malformed('response', 'latestOffset is over 2^53 - 1');
   const count = view.getUint32(16, true);
   let damagedSkipped = view.getUint32(20, true);
-  const recordBytes = view.getUint32(24, true);
+  const gapSkipped = view.getUint32(24, true);
+  const recordBytes = view.getUint32(28, true);
   if (recordBytes !== end - responseHeaderBytes) {
     throw malformed(
       'response',
@@ -320,7 +328,7 @@ export function decodeFetchResponse(body: Buffer, options: DecodeFetchResponseOp
     at += length;
   }
   if (at !== end) throw malformed('response', `${end - at} bytes follow record ${count - 1} of ${count}`);
-  return { nextOffset, latestOffset, damagedSkipped, messages };
+  return { nextOffset, latestOffset, damagedSkipped, gapSkipped, messages };
 }
 
 /** The structural checks of `checkRecord` without the CRC, for decoding with `verifyCrc: false`. */
