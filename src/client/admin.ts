@@ -29,6 +29,7 @@ import {
   fetchCommitted,
   listRanges,
   partitionKey,
+  type OffsetGap,
   type PartitionOffset,
   type PartitionRange,
 } from './partition-offsets.js';
@@ -61,10 +62,14 @@ export interface PartitionOffsets {
   brokerId: number;
   /** The oldest offset still stored. */
   earliest: number;
-  /** The offset the next message appended gets. */
+  /** The readable end: the first offset not readable yet (the next message's, once all are acked). */
   latest: number;
   /** The first offset whose timestamp is at or after the time asked (`latest` if none); only when asked. */
   offsetAtTimestamp?: number;
+  /** Offsets the partition ever skipped because no message has them (a failed write, a recovery). */
+  gapOffsets: number;
+  /** The newest of those gaps, oldest first. */
+  gaps: OffsetGap[];
 }
 
 /** A group's progress in one partition. */
@@ -219,6 +224,8 @@ export class Admin {
         brokerId: range.brokerId,
         earliest: range.earliest,
         latest: range.latest,
+        gapOffsets: range.gapOffsets,
+        gaps: range.gaps,
       };
       if (range.offsetAtTimestamp !== undefined) entry.offsetAtTimestamp = range.offsetAtTimestamp;
       return entry;

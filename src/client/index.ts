@@ -1,6 +1,7 @@
 // The client library's public face: Admin, Producer and Consumer, and the shapes they take and return.
 export { Admin } from './admin.js';
 export type { CreateTopicOptions, GroupPartitionOffsets, PartitionOffsets } from './admin.js';
+export type { OffsetGap } from './partition-offsets.js';
 export { Producer } from './producer.js';
 export type { ProducerOptions, SendOptions, SendResult } from './producer.js';
 export { Consumer } from './consumer.js';

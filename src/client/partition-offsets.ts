@@ -12,12 +12,24 @@ import {
 } from '../protocol/index.js';
 import type { ClusterClient } from './cluster-client.js';
 
+/** Offsets [from, to) of a partition that no message has, and why. */
+export interface OffsetGap {
+  from: number;
+  to: number;
+  /** `write-failed`: the broker could not write them; `recovery`: its recovery did not find them. */
+  cause: 'write-failed' | 'recovery';
+}
+
 /** The stored range of one partition, and the broker serving it. */
 export interface PartitionRange {
   brokerId: number;
   earliest: number;
   latest: number;
   offsetAtTimestamp?: number;
+  /** Offsets ever skipped because no message has them (0 when the broker does not say). */
+  gapOffsets: number;
+  /** The newest such gaps. */
+  gaps: OffsetGap[];
 }
 
 /** A partition and an offset in it. */
@@ -46,8 +58,22 @@ export async function listRanges(
         timestampMs === undefined ? { topic, partition } : { topic, partition, timestampMs },
       );
       const answer = await callJson(connection, listOffsetsMessage, { partitions: request });
-      for (const { topic, partition, earliest, latest, offsetAtTimestamp } of answer.offsets) {
-        const range: PartitionRange = { brokerId, earliest, latest };
+      for (const {
+        topic,
+        partition,
+        earliest,
+        latest,
+        offsetAtTimestamp,
+        gapOffsets,
+        gaps,
+      } of answer.offsets) {
+        const range: PartitionRange = {
+          brokerId,
+          earliest,
+          latest,
+          gapOffsets: gapOffsets ?? 0,
+          gaps: gaps ?? [],
+        };
         if (offsetAtTimestamp !== undefined) range.offsetAtTimestamp = offsetAtTimestamp;
         ranges.set(partitionKey(topic, partition), range);
       }

@@ -72,9 +72,9 @@ test('listOffsets gives each partition its range, sorted; offsetAtTimestamp when
   await producer.close();
   const offsets = await admin.listOffsets('ranges');
   assert.deepEqual(offsets, [
-    { partition: 0, brokerId: 1, earliest: 0, latest: 0 },
-    { partition: 1, brokerId: 1, earliest: 0, latest: 5 },
-    { partition: 2, brokerId: 1, earliest: 0, latest: 0 },
+    { partition: 0, brokerId: 1, earliest: 0, latest: 0, gapOffsets: 0, gaps: [] },
+    { partition: 1, brokerId: 1, earliest: 0, latest: 5, gapOffsets: 0, gaps: [] },
+    { partition: 2, brokerId: 1, earliest: 0, latest: 0, gapOffsets: 0, gaps: [] },
   ]);
   const atTime = await admin.listOffsets('ranges', { timestampMs: beforeMs - 1000 });
   assert.equal(atTime[1]!.offsetAtTimestamp, 0);

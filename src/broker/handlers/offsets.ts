@@ -67,11 +67,14 @@ export async function handleListOffsets(context: BrokerContext, frame: Frame): P
   const { storage } = context;
   const offsets: ListOffsetsResponse['offsets'] = await Promise.all(
     request.partitions.map(async ({ topic, partition, timestampMs }) => {
+      const state = storage.partitionState(topic, partition);
       const entry = {
         topic,
         partition,
-        earliest: storage.earliestOffset(topic, partition),
-        latest: storage.latestOffset(topic, partition),
+        earliest: state.earliestOffset,
+        latest: state.readableOffset,
+        gapOffsets: state.gapOffsets,
+        gaps: state.gaps,
       };
       if (timestampMs === undefined) return entry;
       return { ...entry, offsetAtTimestamp: await storage.offsetForTimestamp(topic, partition, timestampMs) };

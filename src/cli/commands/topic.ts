@@ -98,21 +98,41 @@ export async function topicDescribe(invocation: Invocation): Promise<number> {
       return 0;
     }
     const brokers = new Map((await admin.listBrokers()).map((broker) => [broker.brokerId, broker]));
+    // Offsets come from the brokers; one that does not answer leaves its rows without them.
+    const offsets = new Map(
+      (await admin.listOffsets(name).catch(() => [])).map((each) => [each.partition, each]),
+    );
     await writeOut(
       `Topic: ${topic.name}\tPartitions: ${topic.partitions}\tStores: ${topic.stores}\t` +
         `RetentionMs: ${topic.retentionMs}\tRetentionBytes: ${topic.retentionBytes}\tAckFloor: ${topic.ackFloor}\t` +
         `Created: ${isoTime(topic.createdAtMs)}\n\n`,
     );
     await printResult(globals, topic, () => ({
-      headers: ['TOPIC', 'PARTITION', 'BROKER-ID', 'BROKER-ADDRESS', 'BROKER-STATE'],
+      headers: [
+        'TOPIC',
+        'PARTITION',
+        'BROKER-ID',
+        'BROKER-ADDRESS',
+        'BROKER-STATE',
+        'EARLIEST',
+        'LATEST',
+        'GAP-OFFSETS',
+        'LAST-GAP',
+      ],
       rows: topic.placement.map((brokerId, partition) => {
         const broker = brokers.get(brokerId);
+        const range = offsets.get(partition);
+        const lastGap = range?.gaps.at(-1);
         return [
           topic.name,
           partition,
           brokerId,
           broker === undefined ? null : `${broker.host}:${broker.port}`,
           broker?.state ?? 'unknown',
+          range?.earliest ?? null,
+          range?.latest ?? null,
+          range?.gapOffsets ?? null,
+          lastGap === undefined ? null : `${lastGap.from}-${lastGap.to - 1} (${lastGap.cause})`,
         ];
       }),
     }));
