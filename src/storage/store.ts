@@ -405,7 +405,15 @@ export class Store {
     // What came in meanwhile goes to the disk before these acks go out: a broker spends a socket
     // write per ack, and the disk should not sit idle through them.
     if (this.active.bytes > 0 && this.isUrgent()) this.startFlush();
-    block.settle(block.writtenWaiters);
+    if (this.failure !== undefined && this.failure.kind !== 'full') {
+      // The store failed while this block was on its way: its callers were not acknowledged, and
+      // a read-only store acknowledges nothing more (a full disk only refuses new appends).
+      const reason = refusal(this.failure);
+      block.settle(block.writtenWaiters, reason);
+      block.settle(block.syncWaiters, reason);
+    } else {
+      block.settle(block.writtenWaiters);
+    }
     if (block.syncWaiters.length > 0) this.settleSyncWaiters(block, durable);
     const checkpointDue = this.isCheckpointDue(block.endPosition);
     if (checkpointDue) {
