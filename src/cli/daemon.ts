@@ -3,10 +3,12 @@
 // `--detach` re-spawning itself in the background with its log in the data directory.
 // `stop` and `status` act through the pid file.
 import { spawn } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../common/data-dir-lock.js';
+import { flushDaemonLogs } from '../common/log-destination.js';
 import { exitCodes } from './exit.js';
 
 /** The file-name stem of a daemon's pid and log files. */
@@ -44,7 +46,7 @@ export function daemonFiles(role: DaemonRole, dataDir: string): { pid: string; p
 export async function runDaemon(spec: DaemonSpec): Promise<number> {
   const files = daemonFiles(spec.role, spec.dataDir);
   const say = (line: string): void => {
-    if (spec.quiet !== true) process.stderr.write(line + '\n');
+    if (spec.quiet !== true) writeStatus(line);
   };
   await mkdir(resolve(spec.dataDir), { recursive: true });
 
@@ -82,6 +84,22 @@ export async function runDaemon(spec: DaemonSpec): Promise<number> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    await flushDaemonLogs(logFlushTimeoutMs);
+  }
+}
+
+/** How long an exiting daemon waits for its last log lines; a stuck log disk must not stop the exit. */
+const logFlushTimeoutMs = 2000;
+
+/**
+ * A status line on stderr that cannot fail the daemon: under `--detach` stderr is the log file, and
+ * process.stderr turns ENOSPC there into an 'error' that ends the process mid-shutdown.
+ */
+function writeStatus(line: string): void {
+  try {
+    writeSync(2, line + '\n');
+  } catch {
+    // The log disk is full or the reader gone: the line is lost, the daemon goes on.
   }
 }
 

@@ -10,7 +10,7 @@ export interface LoggerOptions {
   level?: Level | 'silent';
   /** The level when neither `level` nor `TUBEMQ_LOG_LEVEL` says one. @default 'info' */
   fallbackLevel?: Level;
-  /** Where lines go; defaults to stdout. Daemons pass `pino.destination({ sync: false })`. */
+  /** Where lines go; defaults to stdout (pino's own). Daemons use `createDaemonLogger`. */
   destination?: DestinationStream;
 }
 

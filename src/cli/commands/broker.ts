@@ -1,7 +1,7 @@
 // `tubemq broker start` (a daemon: flags, TUBEMQ_MASTER, -c broker.ini, defaults) and `broker list`.
 import { Broker } from '../../broker/index.js';
 import { Admin } from '../../client/index.js';
-import { createLogger } from '../../common/logger.js';
+import { createDaemonLogger } from '../../common/log-destination.js';
 import { parseAddressList } from '../../protocol/index.js';
 import { configSection, resolveBrokerSettings, type BrokerSettings } from '../config.js';
 import { detach, runDaemon } from '../daemon.js';
@@ -28,7 +28,7 @@ export async function brokerStart(invocation: Invocation): Promise<number> {
         port: settings.port,
         dataDir: settings.dataDir,
         masters: parseAddressList(settings.masters),
-        logger: createLogger({ name: `broker-${settings.brokerId}` }),
+        logger: createDaemonLogger(`broker-${settings.brokerId}`),
       });
       return {
         ports: {

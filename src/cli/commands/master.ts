@@ -1,6 +1,6 @@
 // `tubemq master start`: settings from flags, -c master.ini and defaults; foreground or --detach.
 import { Master } from '../../master/index.js';
-import { createLogger } from '../../common/logger.js';
+import { createDaemonLogger } from '../../common/log-destination.js';
 import { configSection, resolveMasterSettings, type MasterSettings } from '../config.js';
 import { detach, runDaemon } from '../daemon.js';
 import type { Invocation } from '../invocation.js';
@@ -19,7 +19,7 @@ export async function masterStart(invocation: Invocation): Promise<number> {
     dataDir: settings.dataDir,
     quiet: invocation.globals.quiet,
     start: async () => {
-      const master = await Master.start({ ...settings, logger: createLogger({ name: 'master' }) });
+      const master = await Master.start({ ...settings, logger: createDaemonLogger('master') });
       const address = `${settings.host}:${master.port}`;
       return {
         ports: { host: settings.host, port: master.port, dataDir: settings.dataDir },

@@ -2,7 +2,7 @@
 // cluster `npm start` runs. ports.json holds both addresses; tubemq.pid stops it.
 import { join, resolve } from 'node:path';
 import { Broker } from '../../broker/index.js';
-import { createLogger } from '../../common/logger.js';
+import { createDaemonLogger } from '../../common/log-destination.js';
 import { Master } from '../../master/index.js';
 import { detach, listenAddress, runDaemon } from '../daemon.js';
 import type { Invocation } from '../invocation.js';
@@ -37,7 +37,7 @@ export async function startDevCluster(invocation: Invocation): Promise<number> {
         host,
         port: options.port as number,
         dataDir: join(dataDir, 'master'),
-        logger: createLogger({ name: 'master' }),
+        logger: createDaemonLogger('master'),
       });
       let broker: Broker;
       try {
@@ -47,7 +47,7 @@ export async function startDevCluster(invocation: Invocation): Promise<number> {
           port: options.brokerPort as number,
           dataDir: join(dataDir, 'broker'),
           masters: [{ host, port: master.port }],
-          logger: createLogger({ name: 'broker-1' }),
+          logger: createDaemonLogger('broker-1'),
         });
         await broker.whenRegistered();
       } catch (error) {
