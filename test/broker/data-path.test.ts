@@ -163,8 +163,16 @@ describe('broker data path (standalone)', () => {
     const latest1 = (await fetch(client, { topic: 'orders', partition: 1, offset: 0 })).latestOffset;
     const latest0 = (await fetch(client, { topic: 'orders', partition: 0, offset: 0 })).latestOffset;
     assert.deepEqual(answer.offsets, [
-      { topic: 'orders', partition: 1, earliest: 0, latest: latest1, offsetAtTimestamp: base + 1 },
-      { topic: 'orders', partition: 0, earliest: 0, latest: latest0 },
+      {
+        topic: 'orders',
+        partition: 1,
+        earliest: 0,
+        latest: latest1,
+        gapOffsets: 0,
+        gaps: [],
+        offsetAtTimestamp: base + 1,
+      },
+      { topic: 'orders', partition: 0, earliest: 0, latest: latest0, gapOffsets: 0, gaps: [] },
     ]);
     await rejectsWith(
       callJson(client, listOffsetsMessage, { partitions: [{ topic: 'nope', partition: 0 }] }),
