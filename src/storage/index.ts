@@ -3,6 +3,7 @@ export { StorageEngine, type StorageStats, type OpenReport } from './storage-eng
 export type { StorageOptions, StorageLogger } from './options.js';
 export { defaultTopicConfig } from './options.js';
 export type { GroupOffsetCommit } from './group-offsets.js';
+export { GroupOffsetStore } from './group-offsets.js';
 export { streamHash } from './message-encoding.js';
 export { decodeRecord, checkRecord, recordLengthField, recordHeaderBytes } from '../common/record-format.js';
 export * from './types.js';
