@@ -256,7 +256,11 @@ export function planOpen<State, Change>(
         continue;
       }
       const after = records.length - index - 1 + (tornTail === undefined ? 0 : 1);
-      return refuseRecord(record, `${record.problem}, and ${after} more line(s) follow it`, damagedSnapshot);
+      return refuseRecord(
+        record,
+        `${record.problem}, and ${after} more ${after === 1 ? 'line follows' : 'lines follow'} it`,
+        damagedSnapshot,
+      );
     }
     const { seq } = record.batch;
     if (!started && seq <= baseline.seq) continue;
@@ -303,7 +307,7 @@ export function damageError(damage: DamageFound, repairCommand: string): TubeErr
       'refusing to start rather than lose acknowledged changes',
     {
       details: { file: damage.file, offset: damage.offset },
-      hint: `stop the daemon if it runs, then run \`${repairCommand}\`: it keeps every valid change and says what it drops`,
+      hint: `run \`${repairCommand}\`: it keeps every valid change and says what it drops`,
     },
   );
 }
