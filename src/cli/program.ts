@@ -357,6 +357,15 @@ function addDaemonControl(
     .option('--data-dir <dir>', dirHelp)
     .option('-c, --config <file>', `${role}.ini to read primaryPath from`)
     .action(lazy(async () => (await import('./commands/daemon-control.js'))[`${role}Stop`]));
+  const files = role === 'master' ? 'metadata files (meta.json, meta.wal)' : 'group offsets files (offsets/)';
+  parent
+    .command('repair')
+    .description(
+      `repair the ${role}'s ${files} so that it starts, keeping every valid change and saying what is dropped (the ${role} must be stopped)`,
+    )
+    .option('--data-dir <dir>', dirHelp)
+    .option('-c, --config <file>', `${role}.ini to read primaryPath from`)
+    .action(lazy(async () => (await import('./commands/repair.js'))[`${role}Repair`]));
 }
 
 function globalOptions(command: Command): GlobalOptions {

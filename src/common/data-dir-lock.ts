@@ -123,3 +123,27 @@ function lockHandle(lockPath: string): DataDirLock {
     },
   };
 }
+
+/**
+ * Runs `task` while holding `dir`'s lock, for offline tools such as repair: refuses a directory
+ * that does not exist (NOT_FOUND) and one a running daemon holds (ALREADY_EXISTS, with the stop
+ * command as the hint), and releases the lock however the task ends.
+ */
+export async function withDataDirLock<T>(
+  dir: string,
+  role: 'master' | 'broker',
+  task: () => Promise<T>,
+): Promise<T> {
+  if (!fs.existsSync(dir)) {
+    throw new TubeError('NOT_FOUND', `data dir ${dir} does not exist`, {
+      details: { dir },
+      hint: `pass the ${role}'s data directory with --data-dir`,
+    });
+  }
+  const lock = await acquireDataDirLock(dir, role);
+  try {
+    return await task();
+  } finally {
+    await lock.release();
+  }
+}

@@ -7,6 +7,7 @@ import {
   type DataDirLock,
   type Logger,
 } from '../common/index.js';
+import type { FileIO } from '../common/file-io.js';
 import { ProtocolServer } from '../protocol/index.js';
 import { BrokerCaller } from './broker-caller.js';
 import { brokerHandlers } from './broker-handlers.js';
@@ -36,6 +37,8 @@ export interface MasterOptions {
   topicApplyTimeoutMs?: number;
   /** Metadata changes after which meta.wal is folded into meta.json. @default 1000 */
   metaCompactAfterChanges?: number;
+  /** The file system under the metadata files; tests wrap it to inject disk failures. @default nodeFileIO */
+  fileIO?: FileIO;
   /** How often group members are told to heartbeat (at most a third of their session timeout), in ms. @default 1000 */
   groupHeartbeatIntervalMs?: number;
   /**
@@ -116,6 +119,7 @@ export class Master {
         dir: dataDir,
         logger,
         compactAfterChanges: options.metaCompactAfterChanges,
+        io: options.fileIO,
       });
       registry = new BrokerRegistry({ brokerTimeoutMs, logger });
       // The port (and so the default id) is known only after listen; handlers read it lazily.

@@ -1,7 +1,14 @@
-// The master's metadata on disk: meta.json (snapshot) + meta.wal (one CRC-checked line per change),
-// through DurableState, so a change is fdatasync'd before the master acknowledges it and replayed
-// on start (DESIGN.md §6).
-import { DurableState, seqOfLine, type DurableStateLineFormat, type Logger } from '../common/index.js';
+// The master's metadata on disk: meta.json (snapshot) + meta.wal (one CRC-checked line per batch of
+// changes) and their .prev copies, through DurableState, so a change is fdatasync'd before the
+// master acknowledges it or shows it to anyone, and replayed on start (DESIGN.md §6).
+import {
+  DurableState,
+  seqOfLine,
+  type DurableRepairReport,
+  type DurableStateLineFormat,
+  type Logger,
+  withDataDirLock,
+} from '../common/index.js';
 import { nodeFileIO, type FileIO } from '../common/file-io.js';
 import type { TopicDescription } from '../protocol/index.js';
 import {
@@ -28,14 +35,19 @@ export const metaLogFile = 'meta.wal';
  */
 export const metaCompactAfterChangesDefault = 1000;
 
-// `{seq, change}` like DurableState's default, but a change is validated on the way back in, so a
-// line this code cannot read is skipped (and logged) rather than applied half-understood.
+// `{seq, changes}` like DurableState's default (and `{seq, change}`, the one-change lines written
+// before a line held a batch), but each change is validated on the way back in, so a line this code
+// cannot read is reported as such rather than applied half-understood.
 const lineFormat: DurableStateLineFormat<MetaChange> = {
-  changeLine: (seq, change) => ({ seq, change }),
-  readChangeLine(line) {
+  batchLine: (seq, changes) => ({ seq, changes }),
+  readBatchLine(line) {
     const seq = seqOfLine(line);
-    const change = seq === undefined ? undefined : readMetaChange((line as { change?: unknown }).change);
-    return seq === undefined || change === undefined ? undefined : { seq, change };
+    if (seq === undefined) return undefined;
+    const { change, changes } = line as { change?: unknown; changes?: unknown };
+    const raw = Array.isArray(changes) ? (changes as unknown[]) : change === undefined ? [] : [change];
+    const read = raw.map(readMetaChange);
+    if (read.length === 0 || read.some((each) => each === undefined)) return undefined;
+    return { seq, changes: read as MetaChange[] };
   },
   snapshotLine: (seq, state) => ({ seq, state }),
   readSnapshotLine(line) {
@@ -43,6 +55,26 @@ const lineFormat: DurableStateLineFormat<MetaChange> = {
     return seq === undefined ? undefined : { seq, state: (line as { state?: unknown }).state };
   },
 };
+
+/** The command that repairs a master's metadata files, for the hint of a refused start. */
+export function masterRepairCommand(dataDir: string): string {
+  return `tubemq master repair --data-dir ${dataDir}`;
+}
+
+function durableOptions(dir: string, logger: Logger, compactAfterChanges?: number) {
+  return {
+    dir,
+    snapshotFile: metaSnapshotFile,
+    logFile: metaLogFile,
+    initial: initialMetaState,
+    apply: applyMetaChange,
+    serialize: serializeMetaState,
+    deserialize: deserializeMetaState,
+    compactAfterChanges: compactAfterChanges ?? metaCompactAfterChangesDefault,
+    lineFormat,
+    logger,
+  };
+}
 
 /** Options of {@link MetaStore.open}. */
 export interface MetaStoreOptions {
@@ -53,9 +85,11 @@ export interface MetaStoreOptions {
 }
 
 /**
- * Topics, known brokers, the metadata version and groups' bound sessions, durable. Reads are synchronous from memory;
- * each write resolves once it is on disk. Writes that decide from the state (check, then change)
- * run inside {@link MetaStore.exclusive} so that two of them never decide from the same state.
+ * Topics, known brokers, the metadata version and groups' bound sessions, durable. Reads are synchronous from memory
+ * and see a write only once it is on disk, when it resolves. A failed write rejects with a storage
+ * error (507/503) and so does every later one until a restart; reads go on. Writes that decide from
+ * the state (check, then change) run inside {@link MetaStore.exclusive} so that two of them never
+ * decide from the same state.
  */
 export class MetaStore {
   private queue: Promise<unknown> = Promise.resolve();
@@ -65,18 +99,18 @@ export class MetaStore {
   /** Opens (creating) meta.json and meta.wal in `dir` and replays them. */
   static async open(options: MetaStoreOptions): Promise<MetaStore> {
     const durable = await DurableState.open<MetaState, MetaChange>(options.io ?? nodeFileIO, {
-      dir: options.dir,
-      snapshotFile: metaSnapshotFile,
-      logFile: metaLogFile,
-      initial: initialMetaState,
-      apply: applyMetaChange,
-      serialize: serializeMetaState,
-      deserialize: deserializeMetaState,
-      compactAfterChanges: options.compactAfterChanges ?? metaCompactAfterChangesDefault,
-      lineFormat,
-      logger: options.logger,
+      ...durableOptions(options.dir, options.logger, options.compactAfterChanges),
+      repairCommand: masterRepairCommand(options.dir),
     });
     return new MetaStore(durable);
+  }
+
+  /**
+   * Repairs meta.json, meta.wal and their `.prev` copies in `dir` so that a master starts, keeping
+   * every valid change (see {@link DurableState.repair}). The caller holds the data dir's lock.
+   */
+  static repair(options: Omit<MetaStoreOptions, 'compactAfterChanges'>): Promise<DurableRepairReport> {
+    return DurableState.repair(options.io ?? nodeFileIO, durableOptions(options.dir, options.logger));
   }
 
   /** The current metadata version. */
@@ -114,17 +148,29 @@ export class MetaStore {
     return result;
   }
 
-  /** Records a new topic; resolves with the version it brought, once durable. Call inside {@link exclusive}. */
-  async addTopic(topic: TopicDescription): Promise<number> {
-    const version = this.version + 1;
-    await this.durable.commit([{ type: 'topic-created', version, topic }]);
-    return version;
+  /**
+   * Records a new topic; resolves with the version it brought, once durable (and only then do
+   * readers see it). Call inside {@link exclusive}.
+   */
+  addTopic(topic: TopicDescription): Promise<number> {
+    return this.commitVersioned((version) => ({ type: 'topic-created', version, topic }));
   }
 
-  /** Records a broker (new, or at a new address); resolves with the new version, once durable. Call inside {@link exclusive}. */
-  async saveBroker(broker: KnownBroker): Promise<number> {
-    const version = this.version + 1;
-    await this.durable.commit([{ type: 'broker-saved', version, broker }]);
+  /**
+   * Records a broker (new, or at a new address); resolves with the new version, once durable.
+   * Call inside {@link exclusive}.
+   */
+  saveBroker(broker: KnownBroker): Promise<number> {
+    return this.commitVersioned((version) => ({ type: 'broker-saved', version, broker }));
+  }
+
+  /** Commits a change that brings the next version, numbered from the state it is written onto. */
+  private async commitVersioned(change: (version: number) => MetaChange): Promise<number> {
+    let version = 0;
+    await this.durable.commit((state) => {
+      version = state.version + 1;
+      return [change(version)];
+    });
     return version;
   }
 
@@ -155,4 +201,12 @@ export class MetaStore {
     await this.queue;
     await this.durable.close();
   }
+}
+
+/**
+ * Repairs the metadata files of the master data dir `dataDir` (see {@link MetaStore.repair}) while
+ * holding its lock: refused while a master runs on it.
+ */
+export function repairMasterDataDir(dataDir: string, logger: Logger): Promise<DurableRepairReport> {
+  return withDataDirLock(dataDir, 'master', () => MetaStore.repair({ dir: dataDir, logger }));
 }

@@ -4,7 +4,12 @@ import { mkdirDurable } from '../common/file-io.js';
 import { fetchBytesMaxDefault } from '../common/limits.js';
 import { createLogger } from '../common/logger.js';
 import { CacheMemory } from './cache-memory.js';
-import { GroupOffsetStore, type GroupOffsetCommit } from './group-offsets.js';
+import {
+  brokerRepairCommand,
+  GroupOffsetStore,
+  groupOffsetsDirName,
+  type GroupOffsetCommit,
+} from './group-offsets.js';
 import type { OffsetGap } from './offset-ledger.js';
 import { entryTimestamp } from './index-format.js';
 import { toRecordMessage } from '../common/record-message.js';
@@ -110,7 +115,12 @@ export class StorageEngine {
     const { fileIO: io, dataDir, logger } = resolved;
     await mkdirDurable(io, path.join(dataDir, 'topics'));
     await io.removeTree(path.join(dataDir, 'trash'));
-    const groupOffsets = await GroupOffsetStore.open(io, path.join(dataDir, 'offsets'), logger);
+    const groupOffsets = await GroupOffsetStore.open(
+      io,
+      path.join(dataDir, groupOffsetsDirName),
+      brokerRepairCommand(dataDir),
+      logger,
+    );
     const engine = new StorageEngine(resolved, groupOffsets);
     const infos = await loadTopicInfos(io, dataDir, (dir, error) =>
       logger.error({ dir, err: error }, 'topic.json unreadable; topic not loaded, files left in place'),
@@ -256,9 +266,7 @@ export class StorageEngine {
       const moved = path.join(trash, `${name}-${Date.now()}`);
       await io.rename(topicDir(this.options.dataDir, name), moved);
       await io.syncDirectory(path.join(this.options.dataDir, 'topics'));
-      await this.groupOffsets.commit(
-        this.groupOffsets.list({ topic: name }).map((each) => ({ ...each, offset: -1 })),
-      );
+      await this.groupOffsets.remove({ topic: name });
       await io.removeTree(moved);
     });
   }
@@ -447,10 +455,7 @@ export class StorageEngine {
   /** Forgets every offset `group` committed; resolves once that is durable, with how many were removed. */
   async deleteGroupOffsets(group: string): Promise<number> {
     this.assertOpen();
-    const committed = this.groupOffsets.list({ group });
-    if (committed.length === 0) return 0;
-    await this.groupOffsets.commit(committed.map((each) => ({ ...each, offset: -1 })));
-    return committed.length;
+    return this.groupOffsets.remove({ group });
   }
 
   /** Committed offsets, optionally of one group or topic. */

@@ -1,5 +1,6 @@
-// The self-checking JSON-lines log under group offsets and metadata: line codec, durability,
-// group commit, torn tails and garbage, all on real files in a temp dir.
+// The self-checking JSON-lines log under group offsets and metadata: line codec, the scan that
+// reports every line (good lines after a damaged one included), durable appends, cutting a torn
+// tail, and the fail-closed latch after a failed write or sync, all on real files in a temp dir.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -7,8 +8,15 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
-import { CheckedLog, decodeCheckedLine, encodeCheckedLine } from '../../src/common/checked-log.js';
-import { nodeFileIO } from '../../src/common/file-io.js';
+import {
+  CheckedLog,
+  decodeCheckedLine,
+  encodeCheckedLine,
+  scanCheckedLines,
+} from '../../src/common/checked-log.js';
+import { isTubeError } from '../../src/common/errors.js';
+import { nodeFileIO, type FileIO } from '../../src/common/file-io.js';
+import { errnoError, hookedFileIO, type HookedOperation } from '../helpers/hooked-io.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tubemq-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -18,16 +26,24 @@ const freshFile = () => path.join(root, `log-${fileCounter++}.log`);
 /** What JSON can carry of a value (e.g. -0 becomes 0), the expected result of a round trip. */
 const viaJson = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
+/** Appends each entry with its own append (one line per write), then closes. */
 async function writeLog(filePath: string, entries: unknown[]): Promise<void> {
-  const { log } = await CheckedLog.open(nodeFileIO, filePath);
-  await log.append(entries);
+  const log = await CheckedLog.open(nodeFileIO, filePath, 0);
+  for (const entry of entries) await log.append(entry);
   await log.close();
 }
 
-async function replay(filePath: string) {
-  const { log, replay: result } = await CheckedLog.open(nodeFileIO, filePath);
-  await log.close();
-  return result;
+/** The decoded entries of a file's lines, undefined for a damaged one. */
+const entriesOf = (filePath: string) =>
+  scanCheckedLines(fs.readFileSync(filePath)).lines.map((line) => line.entry);
+
+/** The real file system with every `operation` failing with `code` once armed. */
+function failingIO(code: string, operation: HookedOperation) {
+  let armed = false;
+  const io: FileIO = hookedFileIO((each) => {
+    if (armed && each === operation) throw errnoError(code);
+  });
+  return { io, arm: () => (armed = true), disarm: () => (armed = false) };
 }
 
 describe('checked line codec', () => {
@@ -109,105 +125,122 @@ describe('checked line codec', () => {
 });
 
 describe('CheckedLog', () => {
-  test('appends are durable and replayed on reopen, also across several sessions', async () => {
-    // Goal: what was acknowledged comes back. Method: append, close, reopen (twice), compare the replay.
-    {
-      const file = freshFile();
-      const first = [{ n: 1 }, { n: 2, s: 'two' }];
-      const second = [{ n: 3 }];
-      const { log, replay: empty } = await CheckedLog.open(nodeFileIO, file);
-      assert.deepEqual(empty, { entries: [], truncatedBytes: 0 });
-      await log.append(first);
-      assert.equal(log.bytes, fs.statSync(file).size);
-      await log.close();
-      const reopened = await CheckedLog.open(nodeFileIO, file);
-      assert.deepEqual(reopened.replay, { entries: first, truncatedBytes: 0 });
-      await reopened.log.append(second);
-      await reopened.log.close();
-      assert.deepEqual(await replay(file), { entries: [...first, ...second], truncatedBytes: 0 });
-      assert.equal(
-        fs.readFileSync(file, 'utf8'),
-        [...first, ...second].map((entry) => encodeCheckedLine(entry)).join(''),
-      );
-    }
-  });
-
-  test('concurrent appends all resolve and replay in call order', async () => {
-    // Goal: group commit keeps every entry and its order. Method: 300 appends without awaiting, then reopen.
+  test('appends are durable, one line each, and a reopen continues after them', async () => {
+    // Goal: what was acknowledged is on disk, in order. Method: append, close, reopen at the end, append, read back.
     const file = freshFile();
-    const { log } = await CheckedLog.open(nodeFileIO, file);
-    const expected: unknown[] = [];
-    const pending: Promise<void>[] = [];
-    for (let i = 0; i < 300; i++) {
-      const batch =
-        i % 7 === 0
-          ? [
-              { i, part: 0 },
-              { i, part: 1 },
-            ]
-          : [{ i }];
-      expected.push(...batch);
-      pending.push(log.append(batch));
-      if (i % 50 === 0) pending.push(log.append([]));
-    }
-    await Promise.all(pending);
-    await log.close();
-    assert.deepEqual(await replay(file), { entries: expected, truncatedBytes: 0 });
+    const first = [{ n: 1 }, { n: 2, s: 'two' }];
+    await writeLog(file, first);
+    assert.equal(fs.readFileSync(file, 'utf8'), first.map((entry) => encodeCheckedLine(entry)).join(''));
+    const size = fs.statSync(file).size;
+    const reopened = await CheckedLog.open(nodeFileIO, file, size);
+    assert.equal(reopened.bytes, size);
+    await reopened.append({ n: 3 });
+    await reopened.close();
+    assert.deepEqual(entriesOf(file), [...first, { n: 3 }]);
   });
 
-  test('a torn last line (cut at every byte inside it) replays the good prefix and reports truncatedBytes', async () => {
-    // Goal: a crash mid-write loses only the torn line. Method: cut a copy of a real log at each byte of its last line.
+  test('one append at a time: a second while one runs is refused and writes nothing', async () => {
+    // Goal: the caller's group commit keeps one line per write (what keeps a tear to the last line).
+    const file = freshFile();
+    const log = await CheckedLog.open(nodeFileIO, file, 0);
+    const first = log.append({ a: 1 });
+    await assert.rejects(log.append({ b: 2 }), /another append runs/);
+    await first;
+    await log.close();
+    assert.deepEqual(entriesOf(file), [{ a: 1 }]);
+  });
+
+  test('open cuts everything after the bytes the caller kept, durably, and appends continue there', async () => {
+    // Goal: a torn tail the caller dropped is gone before the next line goes in.
+    const file = freshFile();
+    const good = Buffer.from(encodeCheckedLine({ k: 1 }));
+    fs.writeFileSync(file, Buffer.concat([good, Buffer.from('0badc0de {"k":')]));
+    const log = await CheckedLog.open(nodeFileIO, file, good.length);
+    assert.equal(fs.statSync(file).size, good.length);
+    await log.append({ k: 2 });
+    await log.close();
+    assert.deepEqual(entriesOf(file), [{ k: 1 }, { k: 2 }]);
+    await assert.rejects(CheckedLog.open(nodeFileIO, file, 10_000), /fewer than/);
+  });
+
+  for (const [code, what, name] of [
+    ['ENOSPC', 'writev', 'STORAGE_FULL'],
+    ['EIO', 'datasync', 'UNAVAILABLE'],
+  ] as const) {
+    test(`a failed ${what} (${code}) latches the log: ${name}, later appends refused, the line cut off`, async () => {
+      // Goal: fail closed. Method: fail one append, then let the disk work again: the log must
+      // still refuse, and the failed line's bytes (written, when the sync fails) must be cut off.
+      const file = freshFile();
+      const { io, arm, disarm } = failingIO(code, what);
+      const log = await CheckedLog.open(io, file, 0);
+      await log.append({ kept: 1 });
+      arm();
+      const failed = await log.append({ failed: 2 }).then(
+        () => assert.fail('the append should fail'),
+        (error: unknown) => error,
+      );
+      assert.ok(isTubeError(failed, name), String(failed));
+      assert.match(failed.hint ?? '', /restart/);
+      assert.equal(failed.details.file, file);
+      assert.equal(log.failed, failed);
+      disarm(); // the disk works again; the log must still refuse
+      await assert.rejects(log.append({ later: 3 }), (error) => error === failed);
+      await log.close();
+      assert.deepEqual(entriesOf(file), [{ kept: 1 }]);
+      assert.equal(fs.statSync(file).size, encodeCheckedLine({ kept: 1 }).length);
+    });
+  }
+});
+
+describe('scanCheckedLines', () => {
+  test('a torn last line (cut at every byte inside it) shows as bytes after the last newline', async () => {
+    // Goal: a crash mid-write is visible as such. Method: cut a copy of a real log at each byte of its last line.
     const source = freshFile();
     const entries = [{ a: 1 }, { b: 'deux' }, { c: ['trois', 3, 'ü'] }];
     await writeLog(source, entries);
     const full = fs.readFileSync(source);
     const lastLineStart = full.lastIndexOf(0x0a, full.length - 2) + 1;
-    assert.ok(lastLineStart > 0);
     for (let cut = lastLineStart; cut < full.length; cut++) {
-      const file = freshFile();
-      fs.writeFileSync(file, full.subarray(0, cut));
-      const { log, replay: result } = await CheckedLog.open(nodeFileIO, file);
-      assert.deepEqual(result.entries, entries.slice(0, 2), `cut at ${cut}`);
-      assert.equal(result.truncatedBytes, cut - lastLineStart, `cut at ${cut}`);
-      assert.equal(fs.statSync(file).size, lastLineStart, `file cut back at ${cut}`);
-      assert.equal(log.bytes, lastLineStart);
-      // Appending after the cut continues a clean log.
-      await log.append([{ after: cut }]);
-      await log.close();
-      assert.deepEqual(await replay(file), {
-        entries: [...entries.slice(0, 2), { after: cut }],
-        truncatedBytes: 0,
-      });
+      const scan = scanCheckedLines(full.subarray(0, cut));
+      assert.deepEqual(
+        scan.lines.map((line) => line.entry),
+        entries.slice(0, 2),
+        `cut at ${cut}`,
+      );
+      assert.equal(scan.unterminatedBytes, cut - lastLineStart, `cut at ${cut}`);
+      assert.equal(scan.size, cut);
     }
   });
 
-  test('garbage after good lines is cut, including good-looking lines after it', async () => {
-    // Goal: only the good prefix is trusted. Method: append different garbage tails to a good log, reopen each.
-    const good = [{ k: 1 }, { k: 2 }];
-    const prefix = Buffer.from(good.map((entry) => encodeCheckedLine(entry)).join(''));
-    const damagedLine = Buffer.from(encodeCheckedLine({ k: 3 }).replace('"k":3', '"k":4'));
-    const tails: Buffer[] = [
-      Buffer.from('garbage'),
-      Buffer.from('garbage\n'),
-      Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x0a]),
-      Buffer.alloc(4096, 0),
-      Buffer.concat([damagedLine, Buffer.from(encodeCheckedLine({ k: 5 }))]),
-      Buffer.from(`\n${encodeCheckedLine({ k: 6 })}`),
+  test('every line is reported with its offset and length, good lines after damaged ones included', () => {
+    // Goal: damage never hides what follows it (the caller decides; nothing is cut here). Method:
+    // good, damaged, good, garbage, good lines, then unterminated bytes.
+    const parts = [
+      encodeCheckedLine({ k: 1 }),
+      encodeCheckedLine({ k: 3 }).replace('"k":3', '"k":4'),
+      encodeCheckedLine({ k: 5 }),
+      'garbage\n',
+      encodeCheckedLine({ k: 6 }),
+      '\0\0\0',
     ];
-    for (const [i, tail] of tails.entries()) {
-      const file = freshFile();
-      fs.writeFileSync(file, Buffer.concat([prefix, tail]));
-      const { log, replay: result } = await CheckedLog.open(nodeFileIO, file);
-      assert.deepEqual(result, { entries: good, truncatedBytes: tail.length }, `tail ${i}`);
-      assert.equal(fs.statSync(file).size, prefix.length, `tail ${i}`);
-      await log.append([{ k: 'next' }]);
-      await log.close();
-      assert.deepEqual((await replay(file)).entries, [...good, { k: 'next' }], `tail ${i}`);
-    }
+    const scan = scanCheckedLines(Buffer.from(parts.join('')));
+    let offset = 0;
+    const expected = parts.slice(0, 5).map((part, index) => {
+      const line = {
+        offset,
+        bytes: Buffer.byteLength(part),
+        entry: [{ k: 1 }, undefined, { k: 5 }, undefined, { k: 6 }][index],
+      };
+      offset += line.bytes;
+      return line;
+    });
+    assert.deepEqual(scan.lines, expected);
+    assert.equal(scan.unterminatedBytes, 3);
   });
 
-  test('a flipped bit in a middle line of a log file stops the replay before that line', async () => {
-    // Goal: a damaged entry is never replayed. Method: flip each bit of line 2 (newline included) of a 3-line file, reopen.
+  test('a flipped bit in a middle line marks only that line damaged', () => {
+    // Goal: a damaged entry is never returned, and its neighbours are. Method: flip each bit of
+    // line 2 (newline included) of a 3-line file.
     const entries = [{ seq: 1, offset: 10 }, { seq: 2, group: 'g', offset: 20 }, { seq: 3 }];
     const lines = entries.map((entry) => Buffer.from(encodeCheckedLine(entry)));
     const full = Buffer.concat(lines);
@@ -216,29 +249,14 @@ describe('CheckedLog', () => {
     for (let bit = start * 8; bit < (start + lines[1]!.length) * 8; bit++) {
       const damaged = Buffer.from(full);
       damaged[bit >> 3]! ^= 1 << (bit & 7);
-      const file = freshFile();
-      fs.writeFileSync(file, damaged);
-      const result = await replay(file);
-      if (result.entries.length !== 1 || result.truncatedBytes !== full.length - start) {
-        failures.push(
-          `bit ${bit - start * 8} of line 2: replayed ${JSON.stringify(result.entries)}, cut ${result.truncatedBytes}`,
-        );
-      }
+      const scan = scanCheckedLines(damaged);
+      const good = scan.lines.filter((line) => line.entry !== undefined).map((line) => line.entry);
+      // A flipped newline merges lines 2 and 3 into one damaged line: line 3 is then damaged too.
+      const newlineFlipped = bit >= (start + lines[1]!.length - 1) * 8;
+      const expected = newlineFlipped ? [entries[0]] : [entries[0], entries[2]];
+      if (JSON.stringify(good) !== JSON.stringify(expected))
+        failures.push(`bit ${bit - start * 8}: ${JSON.stringify(good)}`);
     }
     assert.deepEqual(failures, []);
-  });
-
-  test('reset empties the log and later appends replay alone', async () => {
-    // Goal: compaction's reset leaves a usable empty log. Method: append, reset, append, reopen.
-    const file = freshFile();
-    const { log } = await CheckedLog.open(nodeFileIO, file);
-    await log.append([{ old: 1 }, { old: 2 }]);
-    const racing = log.append([{ old: 3 }]);
-    await log.reset();
-    await racing;
-    assert.equal(log.bytes, 0);
-    await log.append([{ fresh: 1 }]);
-    await log.close();
-    assert.deepEqual(await replay(file), { entries: [{ fresh: 1 }], truncatedBytes: 0 });
   });
 });

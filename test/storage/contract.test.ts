@@ -951,7 +951,7 @@ describe('group offsets', () => {
   });
 
   test('more than 10,000 commits (past log compaction) then reopen give the last values', async () => {
-    // Goal: compaction keeps the newest offsets. Method: 24,000 commit lines in sequential and concurrent batches, reopen twice.
+    // Goal: compaction keeps the newest offsets. Method: 24,000 commits in sequential and concurrent batches, reopen twice.
     const dir = tempDir();
     let engine = await openEngine(dir);
     await engine.createTopic('busy', { partitions: 4 });

@@ -5,7 +5,8 @@ import { exitCodes } from '../exit.js';
 import type { GlobalOptions, Invocation } from '../invocation.js';
 import { status as statusLine, writeOut } from '../output.js';
 
-async function dataDirOf(role: 'master' | 'broker', invocation: Invocation): Promise<string> {
+/** The data dir a `master|broker status|stop|repair` invocation names (flag, then -c file, then default). */
+export async function dataDirOf(role: 'master' | 'broker', invocation: Invocation): Promise<string> {
   const { options } = invocation;
   const ini = await configSection(options, role);
   const flags = { dataDir: options.dataDir as string | undefined };
