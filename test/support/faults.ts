@@ -123,7 +123,7 @@ export async function mountTmpfs(mib: number): Promise<Tmpfs | string> {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
     return `cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): ${stderr || String(error)}`;
   }
   let mounted = true;
