@@ -123,7 +123,7 @@ export async function mountTmpfs(mib: number): Promise<Tmpfs | string> {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
     return `cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): ${stderr || String(error)}`;
   }
   let mounted = true;
@@ -665,6 +665,13 @@ export async function finalVerdict(
   history.close();
   const report = checkHistory(history.events);
   t.diagnostic(formatCounts(report.counts));
+  const sendErrors: Record<string, number> = {};
+  for (const event of history.events) {
+    if (event.type !== 'fail') continue;
+    const label = event.code === undefined ? event.name : `${event.name} ${event.code}`;
+    sendErrors[label] = (sendErrors[label] ?? 0) + 1;
+  }
+  if (report.counts.failed > 0) t.diagnostic(`failed sends by error: ${JSON.stringify(sendErrors)}`);
   for (const line of formatViolations(report, kinds).split('\n').filter(Boolean)) t.diagnostic(line);
   const failures = [
     ...failed,
