@@ -50,8 +50,6 @@ export class PartitionAcks {
   private readonly queue: InFlight[] = [];
   private queueHead = 0;
   private readonly awaiting: AwaitingReservation[] = [];
-  /** Set when the store's data can no longer be trusted to be durable: the readable end stops. */
-  private frozenAt: number | undefined;
   /**
    * Whether the ledger durably says offsets may be handed out past the written data. Until it
    * does, `memory` acks wait and the readable end stays below a gap (see {@link OffsetLedger}).
@@ -78,8 +76,7 @@ export class PartitionAcks {
   /** The first offset a consumer may not read yet. */
   get readableEnd(): number {
     let end = Math.min(this.settledEnd, this.reservedEnd);
-    if (this.gapHold !== undefined) end = Math.min(end, this.gapHold);
-    return this.frozenAt === undefined ? end : Math.min(end, this.frozenAt);
+    return this.gapHold === undefined ? end : Math.min(end, this.gapHold);
   }
 
   /**
@@ -197,11 +194,6 @@ export class PartitionAcks {
   failAwaiting(error: Error): void {
     for (const each of this.awaiting.splice(0)) each.reject(error);
     for (const waiter of this.awaitingMark.splice(0)) waiter.reject(error);
-  }
-
-  /** The store's durability can no longer be proven: nothing more becomes readable until a restart. */
-  freeze(): void {
-    this.frozenAt ??= this.readableEnd;
   }
 
   private settle(entry: InFlight): void {

@@ -529,10 +529,7 @@ export class Store {
     const cause = error instanceof SyncFailedError ? asError(error.cause) : asError(error);
     this.failure = { error: cause, kind };
     const reason = refusal(this.failure);
-    for (const progress of this.progress.values()) {
-      progress.failAwaiting(reason);
-      if (kind === 'unsynced') progress.freeze();
-    }
+    for (const progress of this.progress.values()) progress.failAwaiting(reason);
     this.context.options.logger.error(
       { topic: this.context.topic, store: this.storeId, err: cause, kind },
       kind === 'full'
