@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { removeDir, startDaemon, startMaster, tempDir, tubemq, waitFor, type Daemon } from './helpers.js';
 
+const retentionMs = 2000;
+
 describe('time retention through a broker daemon', () => {
   let root: string;
   let master: Daemon;
@@ -54,23 +56,28 @@ describe('time retention through a broker daemon', () => {
   test('messages older than retention.ms go: offset show moves earliest up; producing continues', async () => {
     const created = await tubemq([
       ...m,
-      ...['topic', 'create', 'aging', '--partitions', '1', '--config', 'retention.ms=1500'],
+      ...['topic', 'create', 'aging', '--partitions', '1', '--config', `retention.ms=${retentionMs}`],
     ]);
     assert.equal(created.exitCode, 0, created.stderr);
+    const producingAt = Date.now();
     const produced = await tubemq([...m, 'produce', 'aging', 'one', 'two', 'three']);
     assert.equal(produced.exitCode, 0, produced.stderr);
-    assert.deepEqual(await offsets(), { earliest: 0, latest: 3 });
+    const first = await offsets();
+    assert.equal(first.latest, 3);
+    // Nothing can be gone before the retention time (a loaded machine may take that long here).
+    if (Date.now() - producingAt < retentionMs) assert.equal(first.earliest, 0);
 
-    // Nothing more is written: after 1.5 s (plus a segment age of 150 ms and a 200 ms run) the
-    // messages are gone.
-    await waitFor(async () => (await offsets()).earliest === 3, 10_000, 'earliest to move up');
-    assert.deepEqual(await offsets(), { earliest: 3, latest: 3 });
+    // Nothing more is written: after the retention time (plus a segment age of a tenth of it and a
+    // 200 ms run) the messages are gone.
+    await waitFor(async () => (await offsets()).earliest === 3, 15_000, 'earliest to move up');
+    assert.equal((await offsets()).latest, 3);
 
-    const again = await tubemq([...m, 'produce', 'aging', 'four']);
+    // The store takes appends after it: at the next offset, which ages out in turn.
+    const again = await tubemq([...m, '--json', 'produce', 'aging', 'four']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.deepEqual(await offsets(), { earliest: 3, latest: 4 });
-    const consumed = await tubemq([...m, 'consume', 'aging', '--offset', 'earliest', '--exit-at-end']);
-    assert.equal(consumed.exitCode, 0, consumed.stderr);
-    assert.equal(consumed.stdout, 'four');
+    const { partitions } = JSON.parse(again.stdout) as { partitions: { lastOffset: number }[] };
+    assert.equal(partitions[0]!.lastOffset, 3);
+    assert.equal((await offsets()).latest, 4);
+    await waitFor(async () => (await offsets()).earliest === 4, 15_000, 'earliest to move up again');
   });
 });

@@ -152,41 +152,39 @@ describe('time retention', () => {
 
   test('a busy topic rolls by age and keeps only its recent segments', async () => {
     // Goal: segments roll at segmentMs though far below segmentBytes, so retention can keep just
-    // the recent ones. Method: append every ~10 ms for 1.2 s (segmentMs 200), note the offset at the
-    // midpoint, run retention as if the midpoint were retentionMs ago.
+    // the recent ones. Method: append every ~10 ms (segmentMs 200) until there are 5 segments,
+    // noting when and at which offset the third began; run retention as if that moment were
+    // retentionMs ago: the two segments closed before it go, the rest stay.
     const dir = tempDir();
     const engine = await openEngine(dir);
     await engine.createTopic('busy', { partitions: 1, retentionMs });
     const start = Date.now();
-    let midMs = 0;
-    let midOffset = 0;
-    while (Date.now() - start < 1200) {
-      if (midMs === 0 && Date.now() - start >= 600) {
-        midMs = Date.now();
-        midOffset = engine.nextOffset('busy', 0);
+    let thirdMs = 0;
+    let thirdOffset = 0;
+    while (dataFiles(dir, 'busy').length < 5) {
+      assert.ok(Date.now() - start < 10_000, 'segments never rolled by age');
+      // One batch per write (each append waits for its write), so a segment starts at a batch.
+      const { baseOffset } = await engine.append('busy', 0, [{ value: `m${engine.nextOffset('busy', 0)}` }]);
+      if (thirdMs === 0 && dataFiles(dir, 'busy').length === 3) {
+        thirdMs = Date.now();
+        thirdOffset = baseOffset;
       }
-      await engine.append('busy', 0, [{ value: `m${engine.nextOffset('busy', 0)}` }]);
       await sleep(10);
     }
     const elapsed = Date.now() - start;
-    await engine.flush();
     const total = engine.nextOffset('busy', 0);
     const before = dataFiles(dir, 'busy');
     // A segment rolls only once its first write is 200 ms old, so there are at most elapsed/200 + 1.
-    assert.ok(before.length >= 3, `only ${before.length} segments in ${elapsed} ms`);
     assert.ok(before.length <= Math.floor(elapsed / 200) + 1, `${before.length} segments in ${elapsed} ms`);
 
-    const deleted = await engine.enforceRetention(midMs + retentionMs);
-    assert.ok(deleted >= 1 && deleted < before.length, `deleted ${deleted} of ${before.length}`);
+    assert.equal(await engine.enforceRetention(thirdMs + retentionMs), 2);
     const left = dataFiles(dir, 'busy');
-    assert.deepEqual(left.slice(0, before.length - deleted), before.slice(deleted), 'the oldest went');
-    const earliest = engine.earliestOffset('busy', 0);
-    assert.ok(earliest > 0 && earliest <= midOffset, `earliest ${earliest}, midpoint offset ${midOffset}`);
+    assert.deepEqual(left.slice(0, before.length - 2), before.slice(2), 'the oldest two went');
+    assert.equal(engine.earliestOffset('busy', 0), thirdOffset);
     await assertBelowEarliest(engine, 'busy', 0, 'busy');
-    const kept = await values(engine, 'busy', 0);
     assert.deepEqual(
-      kept,
-      Array.from({ length: total - earliest }, (_, i) => `m${earliest + i}`),
+      await values(engine, 'busy', 0),
+      Array.from({ length: total - thirdOffset }, (_, i) => `m${thirdOffset + i}`),
       'everything from earliest on is readable, in order',
     );
     await engine.close();
