@@ -23,7 +23,7 @@ const knownKeys: Record<'master' | 'broker', { used: string[]; ignored: string[]
     ignored: ['webPort', 'confModAuthToken'],
   },
   broker: {
-    used: ['brokerId', 'hostName', 'port', 'masterAddressList', 'primaryPath'],
+    used: ['brokerId', 'hostName', 'port', 'masterAddressList', 'primaryPath', 'logClearupDurationMs'],
     ignored: ['webPort', 'tcpWriteServiceThread', 'tcpReadServiceThread', 'defEthName'],
   },
 };
@@ -124,6 +124,8 @@ export interface BrokerSettings {
   dataDir: string;
   /** Master list `host:port,...`. */
   masters: string;
+  /** How often retention runs (`logClearupDurationMs`); absent: the storage default. */
+  retentionCheckIntervalMs?: number;
 }
 
 /** Flags of `master start` (undefined = not given). */
@@ -167,11 +169,17 @@ export function resolveBrokerSettings(flags: BrokerFlags, ini: IniSection | unde
       });
     }
   }
+  // TubeMQ's key for how often expired data files are cleaned up.
+  const retentionCheckIntervalMs = iniInt(ini, 'logClearupDurationMs', 1, timerMsMax);
   return {
     brokerId: firstDefined(flags.brokerId, iniInt(ini, 'brokerId', 1, 0xffff_ffff)) ?? 1,
     host: firstDefined(flags.host, ini?.values.hostName) ?? '127.0.0.1',
     port: firstDefined(flags.port, iniInt(ini, 'port', 0, 0xffff)) ?? 8123,
     dataDir: resolve(firstDefined(flags.dataDir, iniPath(ini, 'primaryPath')) ?? 'data/broker'),
     masters: firstDefined(mastersFromUser, iniMasters) ?? flags.masters ?? defaultMaster,
+    ...(retentionCheckIntervalMs === undefined ? {} : { retentionCheckIntervalMs }),
   };
 }
+
+/** The longest delay a Node timer keeps (a longer one fires at once). */
+const timerMsMax = 2_147_483_647;

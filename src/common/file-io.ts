@@ -34,6 +34,8 @@ export interface FileIO {
   readdir(dirPath: string): Promise<string[]>;
   exists(filePath: string): Promise<boolean>;
   mtimeMs(filePath: string): Promise<number>;
+  /** When the file was created (statx birth time), or 0 where the file system does not keep it. */
+  birthtimeMs(filePath: string): Promise<number>;
   rename(from: string, to: string): Promise<void>;
   unlink(filePath: string): Promise<void>;
   removeTree(dirPath: string): Promise<void>;
@@ -191,6 +193,9 @@ export const nodeFileIO: FileIO = {
   },
   async mtimeMs(filePath) {
     return (await fs.promises.stat(filePath)).mtimeMs;
+  },
+  async birthtimeMs(filePath) {
+    return (await fs.promises.stat(filePath)).birthtimeMs;
   },
   rename: (from, to) => fs.promises.rename(from, to),
   unlink: (filePath) => fs.promises.unlink(filePath),

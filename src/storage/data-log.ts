@@ -13,6 +13,8 @@ import { findContaining } from './sorted-ranges.js';
 /** One data segment file: bytes [base, base + size) of a store's data log. */
 export interface DataSegment extends SegmentFile {
   size: number;
+  /** When its first byte was written (its age counts from here); undefined while it is empty. */
+  firstWriteMs: number | undefined;
   lastWriteMs: number;
   /** Written since its last fdatasync. */
   dirty: boolean;
@@ -30,17 +32,36 @@ export class DataLog {
     private readonly io: FileIO,
     readonly dir: string,
     private readonly segmentBytes: number,
+    /** The age at which the active segment is closed (the topic's, read at each decision). */
+    private readonly segmentMs: () => number,
     readonly segments: DataSegment[],
   ) {}
 
-  static async open(io: FileIO, dir: string, segmentBytes: number): Promise<DataLog> {
+  static async open(
+    io: FileIO,
+    dir: string,
+    segmentBytes: number,
+    segmentMs: () => number,
+  ): Promise<DataLog> {
     await mkdirDurable(io, dir);
     const segments: DataSegment[] = [];
     for (const file of await openSegmentFiles(io, dir, 'data')) {
       const lastWriteMs = await io.mtimeMs(file.filePath);
-      segments.push({ ...file, lastWriteMs, readers: 0, deleted: false, dirty: false });
+      // When a segment found on disk was first written is not recorded anywhere: its file's birth
+      // time is the best estimate, else (no birth time, or a later one: a copied or restored file)
+      // its last write, which makes it look younger, never older, than it is.
+      const birthMs = await io.birthtimeMs(file.filePath);
+      const firstWriteMs = birthMs > 0 && birthMs <= lastWriteMs ? birthMs : lastWriteMs;
+      segments.push({
+        ...file,
+        firstWriteMs: file.size > 0 ? firstWriteMs : undefined,
+        lastWriteMs,
+        readers: 0,
+        deleted: false,
+        dirty: false,
+      });
     }
-    return new DataLog(io, dir, segmentBytes, segments);
+    return new DataLog(io, dir, segmentBytes, segmentMs, segments);
   }
 
   get earliestPosition(): number {
@@ -76,7 +97,8 @@ export class DataLog {
    */
   async append(chunks: readonly Buffer[], bytes: number, durable = false): Promise<boolean> {
     let last = this.segments.at(-1);
-    if (!last || (last.size > 0 && last.size + bytes > this.segmentBytes))
+    const nowMs = Date.now();
+    if (!last || (last.size > 0 && (last.size + bytes > this.segmentBytes || this.isAged(last, nowMs))))
       last = await this.roll(this.endPosition);
     // A durable write syncs only its own range, so it is one only when nothing before it is dirty.
     const writeDurably = durable && !this.segments.some(awaitsSync);
@@ -87,9 +109,25 @@ export class DataLog {
       // Marked once written: a sync that started before the write finished must not clear it.
       last.dirty = true;
     }
+    last.firstWriteMs ??= nowMs;
     last.size += bytes;
     last.lastWriteMs = Date.now();
     return writeDurably;
+  }
+
+  /** Whether `segment` has been written to for `segmentMs` (size is not the only reason to roll). */
+  private isAged(segment: DataSegment, nowMs: number): boolean {
+    return segment.firstWriteMs !== undefined && nowMs - segment.firstWriteMs >= this.segmentMs();
+  }
+
+  /**
+   * Retention: whether the active segment holds data and should be closed so it can age out (past
+   * `segmentMs`, or its last write past `retentionMs`); an idle topic gets no append to roll it.
+   */
+  activeExpired(nowMs: number, retentionMs: number): boolean {
+    const last = this.segments.at(-1);
+    if (!last || last.size === 0) return false;
+    return this.isAged(last, nowMs) || (retentionMs >= 0 && last.lastWriteMs < nowMs - retentionMs);
   }
 
   /**
@@ -105,6 +143,7 @@ export class DataLog {
       filePath,
       handle,
       size: 0,
+      firstWriteMs: undefined,
       lastWriteMs: Date.now(),
       readers: 0,
       deleted: false,
@@ -183,6 +222,7 @@ export class DataLog {
     if (last && last.base + last.size > position) {
       await last.handle.truncate(position - last.base);
       last.size = position - last.base;
+      if (last.size === 0) last.firstWriteMs = undefined;
       await last.handle.datasync();
     }
   }

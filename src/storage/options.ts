@@ -20,6 +20,13 @@ export interface StorageOptions {
    */
   segmentBytes?: number;
   /**
+   * ...or once this long has passed since its first write, so time retention can delete it (the
+   * active segment never goes). 0 derives it per topic: `min(1 h, retentionMs / 10)`, at least
+   * 100 ms; 1 h when the topic keeps data forever.
+   * @default 0
+   */
+  segmentMs?: number;
+  /**
    * Index entries (32 bytes each) per partition index segment.
    * @default 1048576
    */
@@ -82,6 +89,7 @@ export function resolveStorageOptions(
   const resolved: ResolvedStorageOptions = {
     dataDir: options.dataDir,
     segmentBytes: options.segmentBytes ?? 1 * GiB,
+    segmentMs: options.segmentMs ?? 0,
     indexSegmentEntries: options.indexSegmentEntries ?? 1_048_576,
     cacheBlockBytes: options.cacheBlockBytes ?? 4 * MiB,
     cacheBlockAgeMs: options.cacheBlockAgeMs ?? 100,
@@ -106,8 +114,25 @@ export function resolveStorageOptions(
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] <= 0)
       throw new RangeError(`${key} must be a positive integer`);
   }
+  if (!Number.isSafeInteger(resolved.segmentMs) || resolved.segmentMs < 0)
+    throw new RangeError('segmentMs must be a non-negative integer');
   if (resolved.maxMessageBytes > maxMessageBytesLimit) {
     throw new RangeError(`maxMessageBytes may be at most ${maxMessageBytesLimit}`);
   }
   return resolved;
+}
+
+const hourMs = 3_600_000;
+/** The least derived segment age: a segment is at least a few cache flushes (100 ms each) long. */
+const derivedSegmentMsMin = 100;
+
+/**
+ * The age at which a topic's active data segment is closed: `segmentMs` when the engine sets one,
+ * else a tenth of the topic's retention time (at most 1 h), so data outlives its retention by at
+ * most about a tenth of it before its segment can go.
+ */
+export function topicSegmentMs(config: Pick<TopicConfig, 'retentionMs'>, segmentMs: number): number {
+  if (segmentMs > 0) return segmentMs;
+  if (config.retentionMs < 0) return hourMs;
+  return Math.max(derivedSegmentMsMin, Math.min(hourMs, Math.floor(config.retentionMs / 10)));
 }

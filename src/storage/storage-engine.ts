@@ -14,7 +14,12 @@ import type { OffsetGap } from './offset-ledger.js';
 import { entryTimestamp } from './index-format.js';
 import { toRecordMessage } from '../common/record-message.js';
 import { encodeMessage, payloadBytes, streamHash } from './message-encoding.js';
-import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
+import {
+  resolveStorageOptions,
+  topicSegmentMs,
+  type ResolvedStorageOptions,
+  type StorageOptions,
+} from './options.js';
 import type { PartitionIndex } from './partition-index.js';
 import { decodeRecord, recordLengthField } from '../common/record-format.js';
 import { checkTopicName } from '../common/topic-name.js';
@@ -135,6 +140,7 @@ export class StorageEngine {
   }
 
   private async openTopic(info: TopicInfo): Promise<TopicState> {
+    const state: TopicState = { info, stores: [] };
     const context: StoreContext = {
       io: this.options.fileIO,
       options: this.options,
@@ -142,14 +148,15 @@ export class StorageEngine {
       checkpointSlots: this.checkpointSlots,
       counters: this.counters,
       topic: info.name,
+      // Read at each decision, so an altered retention time applies at once.
+      segmentMs: () => topicSegmentMs(state.info, this.options.segmentMs),
       onReadable: (partition) => {
         for (const listener of this.readableListeners) listener(info.name, partition);
       },
     };
-    const stores: Store[] = [];
     for (let storeId = 0; storeId < info.stores; storeId++) {
       const partitions = partitionsOfStore(info, storeId);
-      stores.push(
+      state.stores.push(
         await Store.open(
           context,
           path.join(topicDir(this.options.dataDir, info.name), `store-${storeId}`),
@@ -158,7 +165,6 @@ export class StorageEngine {
         ),
       );
     }
-    const state = { info, stores };
     this.topics.set(info.name, state);
     return state;
   }

@@ -38,6 +38,8 @@ export interface StoreContext {
   memory: CacheMemory;
   counters: StoreCounters;
   topic: string;
+  /** The age at which the topic's active data segment is closed, as of now (`topicSegmentMs`). */
+  segmentMs(): number;
   /** Called when a partition's readable end moves (long-polls wait for it). */
   onReadable(partition: number): void;
 }
@@ -136,7 +138,7 @@ export class Store {
     const { io, options } = context;
     await mkdirDurable(io, dir);
     const checkpoint = await loadCheckpoint(io, dir);
-    const dataLog = await DataLog.open(io, dir, options.segmentBytes);
+    const dataLog = await DataLog.open(io, dir, options.segmentBytes, () => context.segmentMs());
     const partitions = new Map<number, PartitionIndex>();
     for (const partition of partitionIds) {
       partitions.set(
@@ -725,10 +727,36 @@ export class Store {
   };
 
   /**
-   * Deletes whole closed segments past the topic's time or size limit, oldest first, and moves
-   * each partition's earliest offset up. Returns the number of segments deleted.
+   * An idle topic ages out too: its active segment is closed once old (no append comes to roll
+   * it), so retention can delete it. The roll changes the data log like a flush, so it takes the
+   * flush's turn (one data write at a time); while a flush runs, or after a failed write, a later
+   * run does it.
+   */
+  private async closeAgedSegment(config: TopicConfig, nowMs: number): Promise<void> {
+    if (this.flushRunning || this.failure || this.closed) return;
+    if (!this.dataLog.activeExpired(nowMs, config.retentionMs)) return;
+    this.flushRunning = true;
+    try {
+      await this.dataLog.roll(this.dataLog.endPosition);
+    } catch (error) {
+      this.context.options.logger.warn(
+        { topic: this.context.topic, store: this.storeId, err: asError(error) },
+        'could not start a new data segment for retention; the next run retries',
+      );
+    } finally {
+      this.flushRunning = false;
+      this.wakeIdle();
+      this.scheduleFlush();
+    }
+  }
+
+  /**
+   * Deletes whole closed segments past the topic's time or size limit, oldest first (closing an
+   * old active segment first), and moves each partition's earliest offset up. Returns the number
+   * of segments deleted.
    */
   async enforceRetention(config: TopicConfig, nowMs: number): Promise<number> {
+    await this.closeAgedSegment(config, nowMs);
     const segments = this.dataLog.segments;
     const bytesLimit = config.retentionBytes * this.partitions.size;
     let expiredCount = 0;

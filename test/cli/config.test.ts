@@ -73,6 +73,18 @@ describe('daemon config precedence', () => {
     });
   });
 
+  test("broker.ini's logClearupDurationMs sets how often retention runs", async () => {
+    const file = await ini('clearup.ini', '[broker]\nlogClearupDurationMs = 500\n');
+    const section = await loadIniSection(file, 'broker', () => assert.fail('no warning expected'));
+    assert.equal(resolveBrokerSettings({ mastersSource: 'default' }, section).retentionCheckIntervalMs, 500);
+    const zero = await loadIniSection(
+      await ini('zero.ini', '[broker]\nlogClearupDurationMs = 0\n'),
+      'broker',
+      () => {},
+    );
+    assert.throws(() => resolveBrokerSettings({ mastersSource: 'default' }, zero), UsageError);
+  });
+
   test('master.ini', async () => {
     const file = await ini(
       'master.ini',

@@ -569,6 +569,12 @@ export class PowerLossIO implements FileIO {
     return this.call(label, () => this.inner.mtimeMs(filePath));
   }
 
+  async birthtimeMs(filePath: string): Promise<number> {
+    const label = `birthtime ${filePath}`;
+    this.check(label);
+    return this.call(label, () => this.inner.birthtimeMs(filePath));
+  }
+
   async readFile(filePath: string): Promise<Buffer> {
     const label = `readFile ${filePath}`;
     this.check(label);

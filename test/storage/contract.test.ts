@@ -820,7 +820,8 @@ describe('retention', () => {
   });
 
   test('by time: segments older than retentionMs go at a future nowMs; reading at earliest works', async () => {
-    // Goal: time retention. Method: roll segments over 3 partitions, enforce at now (nothing) then now + 2h (all closed ones).
+    // Goal: time retention. Method: roll segments over 3 partitions, enforce at now (nothing) then an
+    // hour after the last of them was written, just before the last records (all closed ones).
     const dir = tempDir();
     const options = { segmentBytes: 4096, indexSegmentEntries: 8 };
     let engine = await openEngine(dir, options);
@@ -831,6 +832,9 @@ describe('retention', () => {
       values[p]!.push(bytesOf(i, 200));
       await engine.append('aged', p, [{ value: values[p]!.at(-1)! }], { acks: ackLevelList[i % 3]! });
     }
+    await engine.flush();
+    const closedWrittenMs = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 5));
     // One more record per partition in one cache block (a block never spans segments), so each
     // partition has something in the active segment.
     const extra = [0, 1, 2].map((p) => {
@@ -842,8 +846,15 @@ describe('retention', () => {
     const before = dataFiles(dir, 'aged');
     assert.ok(before.length >= 4);
     assert.equal(await engine.enforceRetention(Date.now()), 0, 'nothing is an hour old yet');
-    assert.equal(await engine.enforceRetention(Date.now() + 2 * 3_600_000), before.length - 1);
-    assert.deepEqual(dataFiles(dir, 'aged'), before.slice(-1), 'only the active segment is left');
+    assert.equal(await engine.enforceRetention(closedWrittenMs + 3_600_000 + 1), before.length - 1);
+    // The active segment is past its segmentMs (6 min), so the run closed it; it is kept.
+    const left = dataFiles(dir, 'aged');
+    assert.deepEqual(left.slice(0, 1), before.slice(-1), 'only the last segment is left');
+    assert.deepEqual(
+      left.slice(1).map((file) => file.size),
+      [0],
+      'and a new, empty one',
+    );
     const earliest = [0, 1, 2].map((p) => engine.earliestOffset('aged', p));
     const check = async (what: string) => {
       for (const p of [0, 1, 2]) {

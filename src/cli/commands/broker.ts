@@ -29,6 +29,9 @@ export async function brokerStart(invocation: Invocation): Promise<number> {
         dataDir: settings.dataDir,
         masters: parseAddressList(settings.masters),
         logger: createDaemonLogger(`broker-${settings.brokerId}`),
+        ...(settings.retentionCheckIntervalMs === undefined
+          ? {}
+          : { storage: { retentionCheckIntervalMs: settings.retentionCheckIntervalMs } }),
       });
       return {
         ports: {
