@@ -75,7 +75,7 @@ export class PartitionAcks {
 
   /** The first offset a consumer may not read yet. */
   get readableEnd(): number {
-    let end = Math.min(this.settledEnd, this.reservedEnd);
+    const end = Math.min(this.settledEnd, this.reservedEnd);
     return this.gapHold === undefined ? end : Math.min(end, this.gapHold);
   }
 
