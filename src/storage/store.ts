@@ -200,7 +200,11 @@ export class Store {
       gapOffsets,
     });
     if (!clean) await store.writeCheckpoint(false);
-    if (!clean || gapOffsets > 0 || !ledger.found) await store.saveExactReservations();
+    // A new store has handed out nothing: its first append writes the ledger. Otherwise the ledger
+    // is made exact, so a clean restart after this one leaves no gap.
+    const handedOutAny = [...partitions.values()].some((index) => index.nextOffset > 0);
+    if ((ledger.found || handedOutAny) && (!clean || gapOffsets > 0 || !ledger.found))
+      await store.saveExactReservations();
     return store;
   }
 
