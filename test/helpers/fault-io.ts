@@ -10,8 +10,9 @@
  *   prefix of its bytes on the file (`tornFraction`), as a short write cut by ENOSPC does; those
  *   bytes go straight to the real file, past the layer below (the page cache has them, no sync
  *   ever covered them), and a truncate that removes only them goes the same way.
- * - An armed I/O error (`armWrite`, `armSync`): the next write (writev or durable writev) or the
- *   next datasync of a data segment (`*.data`) fails with EIO, once.
+ * - An armed I/O error (`arm`): the next write (writev or durable writev) of a data segment
+ *   (`*.data`) or of a partition index (`*.index`), or the next datasync of a data segment, fails
+ *   with EIO, once.
  * - `kill()`: the process is gone; every later call fails and is counted (I/O an engine still
  *   makes after `abandon()` resolved would be a bug of abandon).
  *
@@ -31,6 +32,9 @@ export class FaultDisk {
 }
 
 export type FaultKind = 'ENOSPC' | 'EIO-write' | 'EIO-sync';
+
+/** An I/O error `arm` makes the next matching operation fail with. */
+export type ArmedFault = 'data-write' | 'data-sync' | 'index-write';
 
 export interface FaultEvent {
   kind: FaultKind;
@@ -69,15 +73,12 @@ class ProcessGoneError extends Error {
   }
 }
 
-const isDataSegment = (filePath: string) => filePath.endsWith('.data');
-
 export class FaultIO implements FileIO {
   readonly events: FaultEvent[] = [];
   readonly probes: ProbeAnswer[] = [];
   /** Calls made after {@link kill}. */
   lateCalls: string[] = [];
-  private writeArmed = false;
-  private syncArmed = false;
+  private readonly armed = new Set<ArmedFault>();
   private dead = false;
   /** Per file: the size the layer below knows, while bytes of a torn write lie past it. */
   private readonly tornFrom = new Map<string, number>();
@@ -87,24 +88,21 @@ export class FaultIO implements FileIO {
     readonly disk: FaultDisk,
   ) {}
 
-  /** The next write of a data segment fails with EIO. */
-  armWrite(): void {
-    this.writeArmed = true;
-  }
-
-  /** The next datasync of a data segment fails with EIO. */
-  armSync(): void {
-    this.syncArmed = true;
-  }
-
-  get armed(): { write: boolean; sync: boolean } {
-    return { write: this.writeArmed, sync: this.syncArmed };
+  /** The next such operation fails with EIO. */
+  arm(fault: ArmedFault): void {
+    this.armed.add(fault);
   }
 
   /** The process died: every later call fails. */
   kill(): void {
     this.dead = true;
-    this.writeArmed = this.syncArmed = false;
+    this.armed.clear();
+  }
+
+  /** Whether `fault` is armed for `filePath`; disarms it when it is. */
+  private fires(fault: ArmedFault, filePath: string): boolean {
+    const target = fault === 'index-write' ? '.index' : '.data';
+    return filePath.endsWith(target) && this.armed.delete(fault);
   }
 
   private check(operation: string): void {
@@ -124,8 +122,7 @@ export class FaultIO implements FileIO {
     buffers: readonly Buffer[],
     position: number,
   ): Promise<void> {
-    if (this.writeArmed && isDataSegment(filePath)) {
-      this.writeArmed = false;
+    if (this.fires('data-write', filePath) || this.fires('index-write', filePath)) {
       this.inject('EIO-write', filePath);
       throw errnoError('EIO', 'write', filePath);
     }
@@ -134,7 +131,6 @@ export class FaultIO implements FileIO {
     for (const buffer of buffers) bytes += buffer.length;
     const size = await inner.size();
     if (position + bytes <= size) return;
-    this.inject('ENOSPC', filePath);
     const torn = Math.floor(bytes * this.disk.tornFraction);
     if (torn > 0 && position >= size) {
       // A short write: the page cache took these bytes, nothing made them durable.
@@ -147,6 +143,8 @@ export class FaultIO implements FileIO {
       }
       if (!this.tornFrom.has(filePath)) this.tornFrom.set(filePath, size);
     }
+    // Recorded as it is thrown, so whoever reads `events` sees what the engine is told.
+    this.inject('ENOSPC', filePath);
     throw errnoError('ENOSPC', 'write', filePath);
   }
 
@@ -171,8 +169,7 @@ export class FaultIO implements FileIO {
       },
       datasync: async () => {
         this.check(`datasync ${filePath}`);
-        if (this.syncArmed && isDataSegment(filePath)) {
-          this.syncArmed = false;
+        if (this.fires('data-sync', filePath)) {
           this.inject('EIO-sync', filePath);
           throw errnoError('EIO', 'fdatasync', filePath);
         }

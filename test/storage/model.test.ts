@@ -30,7 +30,7 @@ import {
   type StorageOptions,
 } from '../../src/storage/index.js';
 import { bindHandle } from '../helpers/bound-handle.js';
-import { FaultDisk, FaultIO, type FaultKind } from '../helpers/fault-io.js';
+import { FaultDisk, FaultIO, type ArmedFault, type FaultKind } from '../helpers/fault-io.js';
 import { PowerLossIO } from '../helpers/power-loss-io.js';
 
 const KiB = 1024;
@@ -41,7 +41,7 @@ const numRuns = Number(process.env.TUBEMQ_MODEL_RUNS ?? (full ? 1000 : 100));
 const maxCommands = full ? 40 : 30;
 const commandTimeoutMs = 8_000;
 /** Runs and shrinking stop here (TUBEMQ_MODEL_TIME_LIMIT_MS); the smallest failure so far is reported. */
-const timeLimitMs = Number(process.env.TUBEMQ_MODEL_TIME_LIMIT_MS ?? (full ? 3 * 3600_000 : 240_000));
+const timeLimitMs = Number(process.env.TUBEMQ_MODEL_TIME_LIMIT_MS ?? (full ? 3 * 3600_000 : 120_000));
 /** TUBEMQ_MODEL_TRACE=1 prints every command as it starts (on stderr). */
 const trace = process.env.TUBEMQ_MODEL_TRACE === '1';
 
@@ -926,17 +926,16 @@ class FreeDisk extends Step {
 }
 
 class FailNext extends Step {
-  constructor(readonly what: 'write' | 'sync') {
+  constructor(readonly fault: ArmedFault) {
     super();
   }
 
   override toString(): string {
-    return `failNext(data ${this.what}, EIO)`;
+    return `failNext(${this.fault}, EIO)`;
   }
 
   protected act(_model: Model, real: Real): Promise<void> {
-    if (this.what === 'write') real.io.armWrite();
-    else real.io.armSync();
+    real.io.arm(this.fault);
     return Promise.resolve();
   }
 }
@@ -998,7 +997,9 @@ const commandArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.boolean().map((wait) => new FreeDisk(wait)) },
   {
     weight: 1,
-    arbitrary: fc.constantFrom<'write' | 'sync'>('write', 'sync').map((what) => new FailNext(what)),
+    arbitrary: fc
+      .constantFrom<ArmedFault>('data-write', 'data-sync', 'index-write')
+      .map((fault) => new FailNext(fault)),
   },
 );
 
@@ -1054,17 +1055,21 @@ describe('storage model test: command sequences against the engine and a plain m
         size: 'max',
         replayPath: process.env.TUBEMQ_MODEL_REPLAY,
       });
-      await fc.assert(
-        fc.asyncProperty(scenarioArbitrary, commands, (scenario, cmds) => runScenario(scenario, cmds)),
-        assertParameters(),
-      );
-      const kinds = [...stats.byCommand].map(([kind, n]) => `${kind} ${n}`).join(', ');
-      t.diagnostic(
-        `${stats.runs} runs (shrinking included), ${stats.commands} commands in ${((Date.now() - startedMs) / 1000).toFixed(1)} s: ${kinds}`,
-      );
-      t.diagnostic(
-        `acked ${JSON.stringify(stats.acked)}; refused ${stats.refused}, failed in flight ${stats.failedInFlight}; ${stats.faultsFired} faults injected; ${stats.lostAndReported} messages lost and reported (as allowed); open failed on a full disk ${stats.openFailedOnFullDisk} times`,
-      );
+      try {
+        await fc.assert(
+          fc.asyncProperty(scenarioArbitrary, commands, (scenario, cmds) => runScenario(scenario, cmds)),
+          assertParameters(),
+        );
+      } finally {
+        // Printed either way: a green run must show it did things, a red one how far it got.
+        const kinds = [...stats.byCommand].map(([kind, n]) => `${kind} ${n}`).join(', ');
+        t.diagnostic(
+          `${stats.runs} runs (shrinking included), ${stats.commands} commands in ${((Date.now() - startedMs) / 1000).toFixed(1)} s: ${kinds}`,
+        );
+        t.diagnostic(
+          `acked ${JSON.stringify(stats.acked)}; refused ${stats.refused}, failed in flight ${stats.failedInFlight}; ${stats.faultsFired} faults injected; ${stats.lostAndReported} messages lost and reported (as allowed); open failed on a full disk ${stats.openFailedOnFullDisk} times`,
+        );
+      }
     },
   );
 
