@@ -1,6 +1,7 @@
 // The storage engine against a plain model (issue 13 item 6). fast-check generates command
 // sequences (appends at each ack level, alone or several at once, reads, group offset commits,
-// clean restarts, crashes, power losses, a corrupt tail, a full disk, a failing write or sync)
+// clean restarts, crashes, power losses, a corrupt tail, a full disk, an EIO on the next data
+// write, data sync or index write)
 // and runs them against a StorageEngine on a temp dir, through a FileIO that injects the faults
 // (test/helpers/fault-io.ts) over a power-loss layer (test/helpers/power-loss-io.ts). The model
 // keeps what each offset was given, what acks and reads showed, and what must survive; after every
@@ -39,7 +40,7 @@ const groups = ['g0', 'g1'] as const;
 const full = process.env.TUBEMQ_FAULTS === 'full';
 const numRuns = Number(process.env.TUBEMQ_MODEL_RUNS ?? (full ? 1000 : 100));
 const maxCommands = full ? 40 : 30;
-const commandTimeoutMs = 8_000;
+const commandTimeoutMs = 5_000;
 /** Runs and shrinking stop here (TUBEMQ_MODEL_TIME_LIMIT_MS); the smallest failure so far is reported. */
 const timeLimitMs = Number(process.env.TUBEMQ_MODEL_TIME_LIMIT_MS ?? (full ? 3 * 3600_000 : 120_000));
 /** TUBEMQ_MODEL_TRACE=1 prints every command as it starts (on stderr). */
