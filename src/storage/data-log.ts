@@ -181,6 +181,14 @@ export class DataLog {
     return done.finally(() => this.syncsQueued--);
   }
 
+  /**
+   * After an unclean shutdown the segments' bytes may sit in the page cache only (written before
+   * the crash, never synced): the next sync must cover them before anything vouches for them.
+   */
+  markAllUnsynced(): void {
+    for (const segment of this.segments) segment.dirty = true;
+  }
+
   /** Whether a sync is queued or running (its bytes are not durable until it resolves). */
   get syncing(): boolean {
     return this.syncsQueued > 0;

@@ -142,6 +142,8 @@ function decodeLedger(
  */
 export class OffsetLedger {
   private readonly handles: (FileHandleIO | undefined)[] = [undefined, undefined];
+  /** Changes made since the last save (a gap noted). */
+  unsaved = false;
 
   private constructor(
     private readonly io: FileIO,
@@ -191,8 +193,11 @@ export class OffsetLedger {
     if (to <= from) return;
     const entry = this.partition(partition);
     const last = entry.gaps.at(-1);
-    // A recovery cut short by another crash finds the same gap again.
-    if (last && last.from === from && last.to === to) return;
+    // A recovery cut short by another crash finds the same gap again, or a gap a failed write had
+    // left and that never reached an index file: count each offset once.
+    if (last && from < last.to) from = last.to;
+    if (to <= from) return;
+    this.unsaved = true;
     entry.gapOffsets += to - from;
     entry.gaps.push({ from, to, cause });
     if (entry.gaps.length > gapsKeptMax) entry.gaps.splice(0, entry.gaps.length - gapsKeptMax);
@@ -208,6 +213,7 @@ export class OffsetLedger {
     this.sequence++;
     const slot = this.sequence % 2;
     const bytes = encodeLedger(this.sequence, this.bootId, this.partitions);
+    this.unsaved = false;
     this.handles[slot] ??= await openDurable(this.io, slotPath(this.dir, slot));
     await this.handles[slot].writevDurable([bytes], 0);
   }

@@ -82,16 +82,48 @@ export class PartitionAcks {
   /**
    * A `memory` batch ending at `end` was appended: its level is reached, but it is acknowledged
    * (and readable) only once the ledger says offsets may be handed out unwritten. Returns false
-   * when that is so already and the caller may acknowledge it as soon as it is reserved.
+   * when that is so already and the caller may acknowledge it as soon as it is reserved; else
+   * the waiter its cache block settles with the write's outcome: whichever comes first, the mark
+   * or the write, makes the batch readable and acknowledges it. A mark that fails only fails the
+   * acknowledgement: the batch still holds the readable end until its write settles, so readers
+   * never pass an offset whose data may yet be lost unmarked.
    */
-  appendedUnwritten(end: number, acknowledge: () => void, fail: (error: Error) => void): boolean {
+  appendedUnwritten(
+    end: number,
+    acknowledge: () => void,
+    fail: (error: Error) => void,
+  ): AckWaiter | undefined {
     if (this.unwrittenMarked) {
       this.appendedSettled(end);
-      return false;
+      return undefined;
     }
     this.markWanted = true;
-    this.awaitingMark.push(this.appendedWaiting(end, acknowledge, fail));
-    return true;
+    const entry: InFlight = { end, settled: false };
+    this.queue.push(entry);
+    let answered = false;
+    const answer = (error?: Error): void => {
+      if (answered) return;
+      answered = true;
+      if (error) fail(error);
+      else this.whenReserved(end, acknowledge, fail);
+    };
+    this.awaitingMark.push({
+      resolve: () => {
+        this.settle(entry);
+        answer();
+      },
+      reject: (error) => answer(error),
+    });
+    return {
+      resolve: () => {
+        this.settle(entry);
+        answer();
+      },
+      reject: (error) => {
+        this.settle(entry);
+        answer(error);
+      },
+    };
   }
 
   /**

@@ -259,11 +259,13 @@ export class PartitionIndex {
    * the data log. Nothing may be pending.
    */
   async truncateTo(end: number): Promise<void> {
-    while (this.segments.length > 0 && this.segments.at(-1)!.base >= end && this.segments.length > 1) {
+    // A segment starting exactly at `end` is kept, emptied: it may be what records a skip past
+    // lost offsets (see skipTo), and without it a reopen would resume below them.
+    while (this.segments.length > 1 && this.segments.at(-1)!.base > end) {
       await retireSegment(this.io, this.segments.pop()!);
     }
     const last = this.segments.at(-1);
-    if (last && last.base >= end) {
+    if (last && last.base > end) {
       await retireSegment(this.io, this.segments.pop()!);
     } else if (last && last.base + last.entries > end) {
       last.entries = end - last.base;

@@ -193,13 +193,16 @@ export class Store {
       if (dataLog.earliestPosition > 0) await index.forgetBeforePosition(dataLog.earliestPosition);
     }
     const ledger = await OffsetLedger.open(io, dir);
-    const gapOffsets = await resumeAfterReserved(ledger, partitions, options.logger, where);
+    const gapOffsets = await resumeAfterReserved(ledger, partitions, trusted, options.logger, where);
     const store = new Store(context, storeId, dir, dataLog, partitions, ledger, checkpoint?.sequence ?? 0, {
       ...report,
       clean,
       gapOffsets,
     });
-    if (!clean) await store.writeCheckpoint(false);
+    if (!clean) dataLog.markAllUnsynced();
+    // A skip past lost offsets is durable only once a checkpoint vouches for its index segment;
+    // until then the ledger keeps saying offsets may have been handed out past the data.
+    if (!clean || gapOffsets > 0) await store.writeCheckpoint(false);
     // A new store has handed out nothing: its first append writes the ledger. Otherwise the ledger
     // is made exact, so a clean restart after this one leaves no gap.
     const handedOutAny = [...partitions.values()].some((index) => index.nextOffset > 0);
@@ -273,12 +276,15 @@ export class Store {
     const progress = this.progress.get(index.partition)!;
     if (progress.wantsReservation(end)) this.requestReservation();
     if (acks === 'memory') {
-      let marking = false;
+      let writeWaiter: AckWaiter | undefined;
       const acknowledged = new Promise<number>((resolve, reject) => {
-        marking = progress.appendedUnwritten(end, () => resolve(baseOffset), reject);
-        if (!marking) progress.whenReserved(end, () => resolve(baseOffset), reject);
+        writeWaiter = progress.appendedUnwritten(end, () => resolve(baseOffset), reject);
+        if (!writeWaiter) progress.whenReserved(end, () => resolve(baseOffset), reject);
       });
-      if (marking) this.requestReservation();
+      if (writeWaiter) {
+        this.active.writtenWaiters.push(writeWaiter);
+        this.requestReservation();
+      }
       this.scheduleFlush();
       return acknowledged;
     }
@@ -316,7 +322,7 @@ export class Store {
             marked.push(progress);
           }
         }
-        if (grown.size === 0 && marked.length === 0) continue;
+        if (grown.size === 0 && marked.length === 0 && !this.ledger.unsaved) continue;
         try {
           await this.ledger.save(grown);
         } catch (error) {
@@ -360,12 +366,12 @@ export class Store {
       this.flushQueued = true;
       setImmediate(() => {
         this.flushQueued = false;
-        if (!this.flushRunning && this.active.bytes > 0) this.startFlush();
+        if (!this.flushRunning && !this.closed && this.active.bytes > 0) this.startFlush();
       });
     } else if (!this.ageTimer) {
       this.ageTimer = setTimeout(() => {
         this.ageTimer = undefined;
-        if (!this.flushRunning && this.active.bytes > 0) this.startFlush();
+        if (!this.flushRunning && !this.closed && this.active.bytes > 0) this.startFlush();
       }, this.context.options.cacheBlockAgeMs);
       this.ageTimer.unref();
     }
@@ -456,7 +462,10 @@ export class Store {
       .then(() => {
         if (checkpointPosition !== undefined) this.startCheckpoint(checkpointPosition, targets);
       })
-      .catch((error: unknown) => this.fail(error));
+      .catch((error: unknown) => {
+        this.fail(error);
+        if (checkpointPosition !== undefined) this.endCheckpoint();
+      });
   }
 
   /**
@@ -584,6 +593,9 @@ export class Store {
       const progress = this.progress.get(partition)!;
       if (progress.wantsReservation(index.nextOffset) || progress.markWanted) this.reservationWanted = true;
     }
+    if (this.ledger.unsaved) {
+      this.reservationWanted = true;
+    }
     if (this.reservationWanted) this.requestReservation();
   }
 
@@ -604,7 +616,6 @@ export class Store {
       this.ledger.addGap(partition, from, index.nextOffset, 'write-failed');
       // Readers pass the gap only once the ledger says so: a restart must not reuse its offsets.
       this.progress.get(partition)!.gapFrom(from);
-      this.reservationWanted = true;
       this.context.options.logger.warn(
         {
           topic: this.context.topic,
@@ -616,6 +627,8 @@ export class Store {
         'offsets of unwritten batches are a gap, never reused',
       );
     }
+    // The gaps go to the ledger with the next write it can make (once the disk takes writes).
+    this.reservationWanted = true;
     const reason = storageError(error);
     for (const each of failed) {
       each.settle(each.writtenWaiters, reason);
@@ -633,11 +646,14 @@ export class Store {
     for (const [index, end] of targets) endOffsets.set(index.partition, end);
     this.checkpointWork = this.saveCheckpointAfterSync(dataPosition, endOffsets, false)
       .catch((error: unknown) => this.fail(error))
-      .finally(() => {
-        this.checkpointRunning = false;
-        this.context.checkpointSlots.running--;
-        this.wakeIdle();
-      });
+      .finally(() => this.endCheckpoint());
+  }
+
+  /** Gives a checkpoint's engine-wide slot back, whether it was written or not. */
+  private endCheckpoint(): void {
+    this.checkpointRunning = false;
+    this.context.checkpointSlots.running--;
+    this.wakeIdle();
   }
 
   /**
@@ -851,6 +867,8 @@ export interface StoreRecoveryReport extends RecoveryReport {
 async function resumeAfterReserved(
   ledger: OffsetLedger,
   partitions: ReadonlyMap<number, PartitionIndex>,
+  /** Whether recovery trusted a checkpoint; a rebuild from the data alone may have lost a skip. */
+  checkpointTrusted: boolean,
   logger: ResolvedStorageOptions['logger'],
   where: object,
 ): Promise<number> {
@@ -860,7 +878,7 @@ async function resumeAfterReserved(
     if (!ledger.found || index.nextOffset >= reserved) continue;
     // Within one boot every written byte survived the crash, and without the flag nothing past
     // the written data was handed out: the partition resumes exactly where its data ends.
-    if (ledger.sameBoot && !unwrittenHandedOut) continue;
+    if (ledger.sameBoot && !unwrittenHandedOut && checkpointTrusted) continue;
     const from = index.nextOffset;
     await index.skipTo(reserved);
     ledger.addGap(index.partition, from, reserved, 'recovery');

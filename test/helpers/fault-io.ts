@@ -218,6 +218,7 @@ export class FaultIO implements FileIO {
   readdir = (dir: string) => this.pass(`readdir ${dir}`, () => this.inner.readdir(dir));
   exists = (file: string) => this.pass(`exists ${file}`, () => this.inner.exists(file));
   mtimeMs = (file: string) => this.pass(`mtime ${file}`, () => this.inner.mtimeMs(file));
+  birthtimeMs = (file: string) => this.pass(`birthtime ${file}`, () => this.inner.birthtimeMs(file));
   rename = (from: string, to: string) => this.pass(`rename ${from}`, () => this.inner.rename(from, to));
   unlink = (file: string) => this.pass(`unlink ${file}`, () => this.inner.unlink(file));
   removeTree = (dir: string) => this.pass(`removeTree ${dir}`, () => this.inner.removeTree(dir));
