@@ -13,6 +13,11 @@ export class CacheBlock {
   private readonly chunkPositions: number[] = [];
   bytes = 0;
   readonly writtenWaiters: AckWaiter[] = [];
+  /**
+   * Told the write's outcome like `writtenWaiters`, without making the block urgent: `memory`
+   * batches, whose ack does not wait for the write but whose readable end may.
+   */
+  readonly writeWatchers: AckWaiter[] = [];
   readonly syncWaiters: AckWaiter[] = [];
   /** For each partition with records here: its nextOffset after the last of them. */
   readonly partitionEnds = new Map<PartitionIndex, number>();

@@ -282,7 +282,7 @@ export class Store {
         if (!writeWaiter) progress.whenReserved(end, () => resolve(baseOffset), reject);
       });
       if (writeWaiter) {
-        this.active.writtenWaiters.push(writeWaiter);
+        this.active.writeWatchers.push(writeWaiter);
         this.requestReservation();
       }
       this.scheduleFlush();
@@ -422,9 +422,11 @@ export class Store {
       // a read-only store acknowledges nothing more (a full disk only refuses new appends).
       const reason = refusal(this.failure);
       block.settle(block.writtenWaiters, reason);
+      block.settle(block.writeWatchers, reason);
       block.settle(block.syncWaiters, reason);
     } else {
       block.settle(block.writtenWaiters);
+      block.settle(block.writeWatchers);
     }
     if (block.syncWaiters.length > 0) this.settleSyncWaiters(block, durable);
     const checkpointDue = this.isCheckpointDue(block.endPosition);
@@ -632,6 +634,7 @@ export class Store {
     const reason = storageError(error);
     for (const each of failed) {
       each.settle(each.writtenWaiters, reason);
+      each.settle(each.writeWatchers, reason);
       each.settle(each.syncWaiters, reason);
     }
     this.releaseMemory(failed[1]!); // finishFlush releases the flushed block itself
@@ -834,6 +837,7 @@ export class Store {
     const reason = new TubeError('UNAVAILABLE', 'the store was closed');
     for (const block of [this.active, this.flushing]) {
       block?.settle(block.writtenWaiters, reason);
+      block?.settle(block.writeWatchers, reason);
       block?.settle(block.syncWaiters, reason);
     }
     for (const waiter of this.syncWaiting.splice(0)) waiter.reject(reason);

@@ -199,11 +199,27 @@ async function checkEveryCut(pristine: string, partitions: number, recordsCut = 
       );
     }
 
+    // Offsets cut off were handed out: a partition resumes at or after its kept prefix, and the
+    // offsets between are a reported gap, never given to another message.
+    const resumes: number[] = [];
     for (let partition = 0; partition < partitions; partition++) {
       const want = expected[partition]!;
+      const state = engine.partitionState(topic, partition);
+      resumes.push(state.nextOffset);
+      assert.ok(
+        state.nextOffset >= want.length,
+        `${where}: partition ${partition} resumes below its kept prefix`,
+      );
+      if (state.nextOffset > want.length) {
+        assert.deepEqual(
+          state.gaps.at(-1),
+          { from: want.length, to: state.nextOffset, cause: 'recovery' },
+          `${where}: the offsets cut off are a reported gap`,
+        );
+      }
       assert.equal(
         engine.latestOffset(topic, partition),
-        want.length,
+        state.nextOffset,
         `${where}: latestOffset of partition ${partition}`,
       );
       const { messages, damagedSkipped } = await readPartition(engine, topic, partition, 1000);
@@ -218,13 +234,13 @@ async function checkEveryCut(pristine: string, partitions: number, recordsCut = 
       }
     }
 
-    // Appending resumes right after the kept prefix, and the new records read back.
+    // Appending resumes where the partition resumed, and the new records read back.
     const added = Array.from({ length: partitions }, (_, partition) =>
       Buffer.from(`after ${cut} on ${partition}`),
     );
     for (let partition = 0; partition < partitions; partition++) {
       const { baseOffset } = await engine.append(topic, partition, [{ value: added[partition]! }]);
-      assert.equal(baseOffset, expected[partition]!.length, `${where}: append after recovery, p${partition}`);
+      assert.equal(baseOffset, resumes[partition], `${where}: append after recovery, p${partition}`);
       const back = await engine.read(topic, partition, baseOffset);
       assert.equal(back.messages.length, 1, `${where}: the new record of partition ${partition} reads back`);
       assert.ok(back.messages[0]!.value.equals(added[partition]!));
@@ -241,9 +257,10 @@ async function checkEveryCut(pristine: string, partitions: number, recordsCut = 
       const { messages, damagedSkipped } = await readPartition(reopened, topic, partition, 1000);
       assert.equal(damagedSkipped, 0);
       const want = [...expected[partition]!.map((record) => record.value), added[partition]!];
+      const wantOffsets = [...expected[partition]!.map((record) => record.offset), resumes[partition]!];
       assert.equal(messages.length, want.length, `${where}: partition ${partition} after the reopen`);
       for (const [i, message] of messages.entries()) {
-        assert.equal(message.offset, i);
+        assert.equal(message.offset, wantOffsets[i]);
         assert.ok(
           message.value.equals(want[i]!),
           `${where}: partition ${partition} offset ${i} after reopen`,
