@@ -193,11 +193,16 @@ export class OffsetLedger {
     if (to <= from) return;
     const entry = this.partition(partition);
     const last = entry.gaps.at(-1);
-    // A recovery cut short by another crash finds the same gap again, or a gap a failed write had
-    // left and that never reached an index file: count each offset once.
-    if (last && from < last.to) from = last.to;
-    if (to <= from) return;
     this.unsaved = true;
+    // A recovery cut short by another crash finds the same gap again, or one that overlaps a gap
+    // a failed write had left: they merge, and each offset counts once.
+    if (last && from < last.to && to > last.from) {
+      const merged = { from: Math.min(from, last.from), to: Math.max(to, last.to) };
+      entry.gapOffsets += merged.to - merged.from - (last.to - last.from);
+      last.from = merged.from;
+      last.to = merged.to;
+      return;
+    }
     entry.gapOffsets += to - from;
     entry.gaps.push({ from, to, cause });
     if (entry.gaps.length > gapsKeptMax) entry.gaps.splice(0, entry.gaps.length - gapsKeptMax);
