@@ -130,11 +130,17 @@ export class StorageEngine {
     const infos = await loadTopicInfos(io, dataDir, (dir, error) =>
       logger.error({ dir, err: error }, 'topic.json unreadable; topic not loaded, files left in place'),
     );
-    await mapWithLimit(infos, storeOpenConcurrency, async (info) => {
-      const state = await engine.openTopic(info);
-      for (const store of state.stores)
-        engine.openReports.push({ topic: info.name, store: store.storeId, ...store.recovery });
-    });
+    try {
+      await mapWithLimit(infos, storeOpenConcurrency, async (info) => {
+        const state = await engine.openTopic(info);
+        for (const store of state.stores)
+          engine.openReports.push({ topic: info.name, store: store.storeId, ...store.recovery });
+      });
+    } catch (error) {
+      // An open that fails part-way (a full disk, a damaged file) closes what it opened.
+      await engine.abandon().catch(() => undefined);
+      throw error;
+    }
     engine.startRetentionTimer();
     return engine;
   }

@@ -193,22 +193,30 @@ export class Store {
       if (dataLog.earliestPosition > 0) await index.forgetBeforePosition(dataLog.earliestPosition);
     }
     const ledger = await OffsetLedger.open(io, dir);
-    const gapOffsets = await resumeAfterReserved(ledger, partitions, trusted, options.logger, where);
-    const store = new Store(context, storeId, dir, dataLog, partitions, ledger, checkpoint?.sequence ?? 0, {
-      ...report,
-      clean,
-      gapOffsets,
-    });
-    if (!clean) dataLog.markAllUnsynced();
-    // A skip past lost offsets is durable only once a checkpoint vouches for its index segment;
-    // until then the ledger keeps saying offsets may have been handed out past the data.
-    if (!clean || gapOffsets > 0) await store.writeCheckpoint(false);
-    // A new store has handed out nothing: its first append writes the ledger. Otherwise the ledger
-    // is made exact, so a clean restart after this one leaves no gap.
-    const handedOutAny = [...partitions.values()].some((index) => index.nextOffset > 0);
-    if ((ledger.found || handedOutAny) && (!clean || gapOffsets > 0 || !ledger.found))
-      await store.saveExactReservations();
-    return store;
+    try {
+      const gapOffsets = await resumeAfterReserved(ledger, partitions, trusted, options.logger, where);
+      const store = new Store(context, storeId, dir, dataLog, partitions, ledger, checkpoint?.sequence ?? 0, {
+        ...report,
+        clean,
+        gapOffsets,
+      });
+      if (!clean) dataLog.markAllUnsynced();
+      // A skip past lost offsets is durable only once a checkpoint vouches for its index segment;
+      // until then the ledger keeps saying offsets may have been handed out past the data.
+      if (!clean || gapOffsets > 0) await store.writeCheckpoint(false);
+      // A new store has handed out nothing: its first append writes the ledger. Otherwise the ledger
+      // is made exact, so a clean restart after this one leaves no gap.
+      const handedOutAny = [...partitions.values()].some((index) => index.nextOffset > 0);
+      if ((ledger.found || handedOutAny) && (!clean || gapOffsets > 0 || !ledger.found))
+        await store.saveExactReservations();
+      return store;
+    } catch (error) {
+      // Recovery failed part-way (a full disk): close every file it opened.
+      await dataLog.close().catch(() => undefined);
+      for (const index of partitions.values()) await index.close().catch(() => undefined);
+      await ledger.close().catch(() => undefined);
+      throw error;
+    }
   }
 
   partition(partition: number): PartitionIndex {

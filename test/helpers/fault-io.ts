@@ -192,7 +192,12 @@ export class FaultIO implements FileIO {
         return inner.size();
       },
       close: async () => {
-        if (this.dead) return; // the process is gone: so are its descriptors
+        if (this.dead) {
+          // The process is gone, and the kernel closed its descriptors: so does this one, quietly
+          // (no I/O reaches the file; leaving it open would leak a real descriptor per crash).
+          await inner.close().catch(() => undefined);
+          return;
+        }
         try {
           await inner.close();
         } catch (error) {
