@@ -52,7 +52,8 @@ if (files.length === 0) {
     'tsx',
     '--test',
     '--test-concurrency=2',
-    '--test-timeout=300000',
+    // The fault battery's long runs (npm run test:faults) raise it.
+    `--test-timeout=${process.env.TUBEMQ_TEST_TIMEOUT_MS ?? 300000}`,
     // TAP even on a TTY: its closing `# tests/# pass/# fail` lines are what CI reads.
     '--test-reporter=tap',
     '--test-reporter-destination=stdout',
