@@ -140,12 +140,32 @@ export class Store {
     const checkpoint = await loadCheckpoint(io, dir);
     const dataLog = await DataLog.open(io, dir, options.segmentBytes, () => context.segmentMs());
     const partitions = new Map<number, PartitionIndex>();
-    for (const partition of partitionIds) {
-      partitions.set(
-        partition,
-        await PartitionIndex.open(io, indexDir(dir, partition), partition, options.indexSegmentEntries),
-      );
+    try {
+      for (const partition of partitionIds) {
+        partitions.set(
+          partition,
+          await PartitionIndex.open(io, indexDir(dir, partition), partition, options.indexSegmentEntries),
+        );
+      }
+      return await Store.recover(context, dir, storeId, dataLog, partitions, checkpoint);
+    } catch (error) {
+      // Opening failed part-way (a full disk, a failing one): close every file it opened.
+      await dataLog.close().catch(() => undefined);
+      for (const index of partitions.values()) await index.close().catch(() => undefined);
+      throw error;
     }
+  }
+
+  /** Recovery of an opened store: checkpoint, data scan, offset ledger; see {@link Store.open}. */
+  private static async recover(
+    context: StoreContext,
+    dir: string,
+    storeId: number,
+    dataLog: DataLog,
+    partitions: Map<number, PartitionIndex>,
+    checkpoint: Awaited<ReturnType<typeof loadCheckpoint>>,
+  ): Promise<Store> {
+    const { io, options } = context;
     const startAtFirstRecord = new Set<number>();
     let scanFrom = dataLog.earliestPosition;
     // A checkpoint is trusted only when the data (without holes) and every index still reach it;
@@ -211,9 +231,6 @@ export class Store {
         await store.saveExactReservations();
       return store;
     } catch (error) {
-      // Recovery failed part-way (a full disk): close every file it opened.
-      await dataLog.close().catch(() => undefined);
-      for (const index of partitions.values()) await index.close().catch(() => undefined);
       await ledger.close().catch(() => undefined);
       throw error;
     }
