@@ -300,6 +300,12 @@ export class Store {
     const end = index.nextOffset;
     const progress = this.progress.get(index.partition)!;
     if (progress.wantsReservation(end)) this.requestReservation();
+    if (acks === 'memory' && progress.unwrittenMarked && end <= progress.reservedEnd) {
+      // The steady state of `memory` acks: marked and reserved, so no promise of its own is needed.
+      progress.appendedSettled(end);
+      this.scheduleFlush();
+      return Promise.resolve(baseOffset);
+    }
     if (acks === 'memory') {
       let writeWaiter: AckWaiter | undefined;
       const acknowledged = new Promise<number>((resolve, reject) => {
